@@ -1,0 +1,33 @@
+// The target's panic and the libc hooks that would otherwise pull in process-model code
+// (abort -> raise -> kill, stack-protector failure -> _exit).
+
+#include <cstdarg>
+#include <cstdio>
+
+#include "arch/arm64/hypercall.h"
+#include "kernel/log.h"
+#include "kernel/panic.h"
+#include "xen/hypervisor.h"
+
+namespace domd {
+
+[[noreturn]] static void crash_now() {
+    arm64::HvcHypercall hc;
+    (void)xen::Hypervisor(hc).shutdown(xen::ShutdownReason::crash);
+    for (;;) asm volatile("wfi");
+}
+
+void panic(const char* format, ...) {
+    char message[192];
+    va_list args;
+    va_start(args, format);
+    vsnprintf(message, sizeof message, format, args);
+    va_end(args);
+    logging::rawf("\n*** domd panic: %s\n*** shutting down with reason crash\n", message);
+    crash_now();
+}
+
+}  // namespace domd
+
+extern "C" [[noreturn]] void abort() { domd::panic("abort() called"); }
+extern "C" [[noreturn]] void __stack_chk_fail() { domd::panic("stack smashing detected"); }

@@ -1,0 +1,303 @@
+// A generic multi-level page-table walker. Everything about descriptor bits lives in the
+// Encoding (arch/arm64/pte.h on target, a deliberately different fake in the host tests), so
+// this code cannot lean on real bit positions.
+//
+// Rules it keeps:
+//  - prepare, then commit: map() first counts the tables it will need and checks every target
+//    entry is free; only then does it write. A failed map changes nothing.
+//  - map() only ever fills invalid entries, so it never needs break-before-make; changing a live
+//    entry (protect) or removing it (unmap) is break-before-make: invalidate, publish, TLB
+//    invalidate, then (for protect) write the new entry.
+//  - no pointers are kept in the table tree, only physical addresses: the same tree is built
+//    before the MMU is on (addresses are physical) and used after (addresses are virtual).
+//
+// Encoding requirements (static members):
+//   levels, root_level (0), leaf_level, index_bits; shift(level);
+//   can_be_leaf(level); invalid(); is_valid(e); is_table(e, level);
+//   make_table(PhysAddr); make_leaf(PhysAddr, MapAttrs, level); output(e, level); attrs(e).
+// TableMemory: Result<PhysAddr> alloc(); void free(PhysAddr); uint64_t* entries(PhysAddr);
+//   size_t available() const.
+// Tlb: void publish(); void invalidate(VirtAddr, int level).
+#pragma once
+
+#include <cstdint>
+
+#include "kernel/addr.h"
+#include "kernel/atomic.h"
+#include "kernel/result.h"
+
+namespace domd {
+
+enum class MemType : uint8_t {
+    normal,           // write-back cacheable RAM
+    device,           // Device-nGnRE: MMIO
+    normal_uncached,  // normal, non-cacheable
+};
+
+// Abstract mapping attributes; encodings translate them. Writable and executable together is
+// refused: nothing in domd needs W+X.
+struct MapAttrs {
+    MemType type = MemType::normal;
+    bool writable = false;
+    bool executable = false;
+
+    static constexpr MapAttrs code() { return {MemType::normal, false, true}; }
+    static constexpr MapAttrs read_only() { return {MemType::normal, false, false}; }
+    static constexpr MapAttrs read_write() { return {MemType::normal, true, false}; }
+    static constexpr MapAttrs mmio() { return {MemType::device, true, false}; }
+    constexpr bool operator==(const MapAttrs&) const = default;
+};
+
+struct Translation {
+    PhysAddr pa;
+    MapAttrs attrs;
+    int level = 0;  // the level of the leaf that maps it (bigger blocks at lower levels)
+};
+
+template <typename Encoding, typename TableMemory, typename Tlb>
+class PageTable {
+public:
+    using Enc = Encoding;
+    static constexpr int levels = Enc::levels;
+
+    PageTable(TableMemory& memory, Tlb& tlb) : mem_(memory), tlb_(tlb) {}
+
+    // Allocates an empty root table.
+    Status create() {
+        root_ = TRY(new_table());
+        return ok_status();
+    }
+    // Takes over a tree built earlier (before the MMU was on).
+    void adopt(PhysAddr root) { root_ = root; }
+    PhysAddr root() const { return root_; }
+
+    static constexpr uint64_t leaf_size(int level) { return uint64_t{1} << Enc::shift(level); }
+
+    // Maps [va, va+size) to [pa, pa+size). Uses the biggest leaves that alignment allows when
+    // `allow_blocks` is set. Fails with Err::exists if any page is already mapped, Err::no_memory
+    // if the table memory cannot hold the new tables, Err::invalid for unaligned or W+X requests.
+    Status map(VirtAddr va, PhysAddr pa, uint64_t size, MapAttrs attrs, bool allow_blocks = false) {
+        if (!is_aligned(va.value, page_size) || !is_aligned(pa.value, page_size) ||
+            !is_aligned(size, page_size) || size == 0)
+            return Err::invalid;
+        if (attrs.writable && attrs.executable) return Err::invalid;
+        if (va.value + size < va.value || pa.value + size < pa.value) return Err::range;
+
+        // Prepare: check every target entry is free and count missing tables.
+        size_t tables_needed = 0;
+        TRY(walk_range(va, pa, size, allow_blocks, [&](Step& s) -> Status {
+            if (s.existing_leaf) return Err::exists;
+            tables_needed += s.missing_tables;
+            return ok_status();
+        }));
+        if (tables_needed > mem_.available()) return Err::no_memory;
+
+        // Commit: cannot fail now.
+        uint64_t done = 0;
+        while (done < size) {
+            VirtAddr v = va + done;
+            PhysAddr p = pa + done;
+            int level = leaf_level_for(v, p, size - done, allow_blocks);
+            uint64_t* slot = ensure_slot(v, level);
+            store_relaxed(slot, Enc::make_leaf(p, attrs, level));
+            done += leaf_size(level);
+        }
+        tlb_.publish();
+        return ok_status();
+    }
+
+    // Removes the mappings of [va, va+size). Every page must be mapped, and a block leaf must be
+    // removed whole (blocks are not split). Break-before-make: each entry is invalidated and its
+    // TLB entries removed before the range may be mapped again.
+    Status unmap(VirtAddr va, uint64_t size) {
+        TRY(check_leaves(va, size));
+        uint64_t done = 0;
+        while (done < size) {
+            VirtAddr v = va + done;
+            Found f = find(v);
+            store_relaxed(f.slot, Enc::invalid());
+            tlb_.publish();
+            tlb_.invalidate(v, f.level);
+            done += leaf_size(f.level);
+        }
+        return ok_status();
+    }
+
+    // Changes the attributes of a mapped range: break-before-make per leaf.
+    Status protect(VirtAddr va, uint64_t size, MapAttrs attrs) {
+        if (attrs.writable && attrs.executable) return Err::invalid;
+        TRY(check_leaves(va, size));
+        uint64_t done = 0;
+        while (done < size) {
+            VirtAddr v = va + done;
+            Found f = find(v);
+            uint64_t old = load_relaxed(f.slot);
+            PhysAddr out = Enc::output(old, f.level);
+            store_relaxed(f.slot, Enc::invalid());
+            tlb_.publish();
+            tlb_.invalidate(v, f.level);
+            store_relaxed(f.slot, Enc::make_leaf(out, attrs, f.level));
+            tlb_.publish();
+            done += leaf_size(f.level);
+        }
+        return ok_status();
+    }
+
+    Result<Translation> translate(VirtAddr va) const {
+        Found f = find(va);
+        if (!f.slot) return Err::not_found;
+        uint64_t e = load_relaxed(f.slot);
+        uint64_t offset = va.value & (leaf_size(f.level) - 1);
+        return Translation{Enc::output(e, f.level) + offset, Enc::attrs(e), f.level};
+    }
+
+private:
+    struct Step {
+        size_t missing_tables = 0;
+        bool existing_leaf = false;
+        int level = 0;
+    };
+    struct Found {
+        uint64_t* slot = nullptr;  // the valid leaf entry, or nullptr
+        int level = 0;
+    };
+
+    static constexpr unsigned index_at(VirtAddr va, int level) {
+        return static_cast<unsigned>((va.value >> Enc::shift(level)) & ((uint64_t{1} << Enc::index_bits) - 1));
+    }
+
+    int leaf_level_for(VirtAddr v, PhysAddr p, uint64_t remaining, bool allow_blocks) const {
+        if (allow_blocks) {
+            for (int level = Enc::root_level; level < Enc::leaf_level; ++level) {
+                uint64_t sz = leaf_size(level);
+                if (Enc::can_be_leaf(level) && is_aligned(v.value, sz) && is_aligned(p.value, sz) &&
+                    remaining >= sz && !table_exists_at(v, level))
+                    return level;
+            }
+        }
+        return Enc::leaf_level;
+    }
+
+    // True when the walk down to `level` for v already passes through a table at `level`
+    // (so a block cannot go there without replacing that table).
+    bool table_exists_at(VirtAddr v, int level) const {
+        PhysAddr table = root_;
+        for (int l = Enc::root_level; l <= level; ++l) {
+            uint64_t e = load_relaxed(&mem_.entries(table)[index_at(v, l)]);
+            if (!Enc::is_valid(e)) return false;
+            if (!Enc::is_table(e, l)) return l == level;  // a leaf there: map() will report exists
+            if (l == level) return true;
+            table = Enc::output(e, l);
+        }
+        return false;
+    }
+
+    // Visits each leaf-sized step of a prospective mapping, reporting missing tables (counting a
+    // table only once even if several steps need it) and collisions with existing leaves.
+    template <typename Visit>
+    Status walk_range(VirtAddr va, PhysAddr pa, uint64_t size, bool allow_blocks, Visit&& visit) {
+        uint64_t done = 0;
+        // Tables counted as "to be created" are identified by (level, VA prefix) of the last
+        // step; steps are in address order so a new prefix means a new table.
+        uint64_t last_prefix[levels] = {};
+        bool have_prefix[levels] = {};
+        while (done < size) {
+            VirtAddr v = va + done;
+            PhysAddr p = pa + done;
+            int leaf = leaf_level_for(v, p, size - done, allow_blocks);
+            Step s;
+            s.level = leaf;
+            PhysAddr table = root_;
+            bool missing = false;
+            for (int l = Enc::root_level; l < leaf; ++l) {
+                if (!missing) {
+                    uint64_t e = load_relaxed(&mem_.entries(table)[index_at(v, l)]);
+                    if (Enc::is_valid(e) && !Enc::is_table(e, l)) {
+                        s.existing_leaf = true;  // a bigger leaf covers this address
+                        break;
+                    }
+                    if (Enc::is_valid(e)) {
+                        table = Enc::output(e, l);
+                        continue;
+                    }
+                    missing = true;
+                }
+                // The table at level l+1 for this address does not exist yet.
+                uint64_t prefix = v.value >> Enc::shift(l);
+                if (!have_prefix[l + 1] || last_prefix[l + 1] != prefix) {
+                    have_prefix[l + 1] = true;
+                    last_prefix[l + 1] = prefix;
+                    s.missing_tables++;
+                }
+            }
+            if (!missing && !s.existing_leaf) {
+                uint64_t e = load_relaxed(&mem_.entries(table)[index_at(v, leaf)]);
+                if (Enc::is_valid(e)) s.existing_leaf = true;
+            }
+            TRY(visit(s));
+            done += leaf_size(leaf);
+        }
+        return ok_status();
+    }
+
+    // Table memory arrives zeroed; an encoding whose invalid entry is not zero gets it filled.
+    Result<PhysAddr> new_table() {
+        PhysAddr table = TRY(mem_.alloc());
+        if constexpr (Enc::invalid() != 0) {
+            uint64_t* e = mem_.entries(table);
+            for (uint64_t i = 0; i < (uint64_t{1} << Enc::index_bits); ++i) store_relaxed(&e[i], Enc::invalid());
+        }
+        return table;
+    }
+
+    // Returns the slot for v at `level`, creating intermediate tables (already budgeted).
+    uint64_t* ensure_slot(VirtAddr v, int level) {
+        PhysAddr table = root_;
+        for (int l = Enc::root_level; l < level; ++l) {
+            uint64_t* slot = &mem_.entries(table)[index_at(v, l)];
+            uint64_t e = load_relaxed(slot);
+            if (!Enc::is_valid(e)) {
+                auto fresh = new_table();  // cannot fail: counted in prepare
+                e = Enc::make_table(fresh.value());
+                // The new table's contents must be visible before the entry that links it.
+                tlb_.publish();
+                store_relaxed(slot, e);
+            }
+            table = Enc::output(e, l);
+        }
+        return &mem_.entries(table)[index_at(v, level)];
+    }
+
+    Found find(VirtAddr v) const {
+        PhysAddr table = root_;
+        for (int l = Enc::root_level; l <= Enc::leaf_level; ++l) {
+            uint64_t* slot = &mem_.entries(table)[index_at(v, l)];
+            uint64_t e = load_relaxed(slot);
+            if (!Enc::is_valid(e)) return {};
+            if (l == Enc::leaf_level || !Enc::is_table(e, l)) return {slot, l};
+            table = Enc::output(e, l);
+        }
+        return {};
+    }
+
+    Status check_leaves(VirtAddr va, uint64_t size) const {
+        if (!is_aligned(va.value, page_size) || !is_aligned(size, page_size) || size == 0)
+            return Err::invalid;
+        uint64_t done = 0;
+        while (done < size) {
+            VirtAddr v = va + done;
+            Found f = find(v);
+            if (!f.slot) return Err::not_found;
+            uint64_t sz = leaf_size(f.level);
+            if (!is_aligned(v.value, sz) || size - done < sz) return Err::invalid;  // partial block
+            done += sz;
+        }
+        return ok_status();
+    }
+
+    TableMemory& mem_;
+    Tlb& tlb_;
+    PhysAddr root_{};
+};
+
+}  // namespace domd

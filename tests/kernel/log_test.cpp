@@ -1,0 +1,75 @@
+#include "tests/test_support.h"
+
+#include <string>
+
+#include "kernel/log.h"
+
+using namespace domd;
+
+namespace {
+
+struct CaptureSink final : LogSink {
+    std::string text;
+    void write(std::string_view t) override { text.append(t); }
+};
+
+uint64_t fixed_clock() { return 1234567000; }  // 1.234567 s
+
+}  // namespace
+
+TEST_GROUP(Log) {
+    CaptureSink sink;
+    void setup() override {
+        CHECK(logging::add_sink(&sink));
+        logging::set_level(LogLevel::info);
+        logging::set_clock(nullptr);
+    }
+    void teardown() override {
+        logging::remove_sink(&sink);
+        logging::set_clock(nullptr);
+        logging::set_level(LogLevel::info);
+    }
+};
+
+TEST(Log, PrefixesLevelAndEndsLines) {
+    LOG_INFO("hello %d", 42);
+    STRCMP_EQUAL("I hello 42\n", sink.text.c_str());
+}
+
+TEST(Log, FiltersBelowTheLevel) {
+    LOG_DEBUG("hidden");
+    LOG_WARN("shown");
+    STRCMP_EQUAL("W shown\n", sink.text.c_str());
+    logging::set_level(LogLevel::trace);
+    LOG_TRACE("now");
+    STRCMP_EQUAL("W shown\nT now\n", sink.text.c_str());
+}
+
+TEST(Log, PrintsTheClockWhenSet) {
+    logging::set_clock(fixed_clock);
+    LOG_ERROR("x");
+    STRCMP_EQUAL("[    1.234567] E x\n", sink.text.c_str());
+}
+
+TEST(Log, TruncatesLongLinesVisibly) {
+    std::string long_text(1000, 'a');
+    LOG_INFO("%s", long_text.c_str());
+    LONGS_EQUAL(logging::line_capacity - 1, (long)sink.text.size());
+    STRCMP_EQUAL("...\n", sink.text.substr(sink.text.size() - 4).c_str());
+}
+
+TEST(Log, ParsesLevelNames) {
+    LogLevel level = LogLevel::info;
+    CHECK(logging::parse_level("debug", level));
+    CHECK(level == LogLevel::debug);
+    CHECK_FALSE(logging::parse_level("loud", level));
+    CHECK(level == LogLevel::debug);
+}
+
+TEST(Log, RefusesMoreSinksThanSlots) {
+    CaptureSink extra[logging::max_sinks];
+    int added = 0;
+    for (auto& s : extra) added += logging::add_sink(&s);
+    LONGS_EQUAL(logging::max_sinks - 1, added);  // one slot is taken by the fixture's sink
+    for (auto& s : extra) logging::remove_sink(&s);
+}
