@@ -85,21 +85,24 @@ extern "C" [[noreturn]] void kernel_main(uint64_t dt_pa, uint64_t load_pa) {
     }
     const Platform& p = platform.value();
 
-    // The PV console: its ring is a page Xen put in our physmap (HVM_PARAM_CONSOLE_PFN).
+    // The PV console: its ring is a page Xen put in our physmap (HVM_PARAM_CONSOLE_PFN). A
+    // dom0less guest without PV interfaces has none: it keeps Xen's debug console.
     auto console_pfn = hv.hvm_get_param(HVM_PARAM_CONSOLE_PFN);
     auto console_port = hv.hvm_get_param(HVM_PARAM_CONSOLE_EVTCHN);
-    if (!console_pfn.ok() || !console_port.ok()) {
-        LOG_ERROR("no PV console: %s", err_name(console_pfn.ok() ? console_port.error() : console_pfn.error()));
-        halt(hv, xen::ShutdownReason::crash);
-    }
-    auto console_page = Mapping::create(mapper, Gfn{console_pfn.value()}.address(), page_size,
-                                        MapAttrs::read_write());
-    if (!console_page.ok()) halt(hv, xen::ShutdownReason::crash);
-    xen::ConsoleRing ring(*console_page.value().as<xencons_interface>());
-    EventSend console_notify(hypercall, static_cast<uint32_t>(console_port.value()));
+    auto console_page = [&]() -> Result<Mapping> {
+        if (!console_pfn.ok() || !console_port.ok()) return console_pfn.ok() ? console_port.error() : console_pfn.error();
+        if (console_pfn.value() == 0) return Err::not_found;
+        return Mapping::create(mapper, Gfn{console_pfn.value()}.address(), page_size, MapAttrs::read_write());
+    }();
+    xen::ConsoleRing ring(*(console_page.ok() ? console_page.value().as<xencons_interface>() : nullptr));
+    EventSend console_notify(hypercall, console_port.ok() ? static_cast<uint32_t>(console_port.value()) : 0);
     xen::PvConsole console(ring, console_notify, hv);
-    logging::add_sink(&console);
-    logging::remove_sink(&debug_console);
+    if (console_page.ok()) {
+        logging::add_sink(&console);
+        logging::remove_sink(&debug_console);
+    } else {
+        LOG_WARN("no PV console (%s): logging to Xen's console only", err_name(console_page.error()));
+    }
 
     auto version = hv.version();
     uint64_t ram = 0;

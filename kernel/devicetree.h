@@ -23,6 +23,7 @@ struct Platform {
 
     // /hypervisor (compatible "xen,xen"): reg[0] is where grant-table frames go, reg[1..] are
     // extended regions (free guest-physical space for foreign and granted pages).
+    bool has_hypervisor = false;      // absent for dom0less guests without "xen,enhanced"
     std::string_view xen_compatible;  // e.g. "xen,xen-4.17"
     PhysRange grant_table_area;
     PhysRange extended[max_extended];
