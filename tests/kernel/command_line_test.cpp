@@ -1,0 +1,45 @@
+#include "tests/test_support.h"
+
+#include "kernel/command_line.h"
+
+using namespace domd;
+
+TEST_GROUP(CommandLine) {};
+
+TEST(CommandLine, SplitsWordsIntoKeysAndValues) {
+    std::vector<std::pair<std::string, std::string>> seen;
+    auto visit = [&](std::string_view k, std::string_view v) { seen.emplace_back(k, v); };
+    int n = for_each_option("  loglevel=debug\tidle=poll testhooks  empty= a=b=c ",
+                            Callback<void(std::string_view, std::string_view)>::ref(visit));
+    LONGS_EQUAL(5, n);
+    CHECK((seen[0] == std::pair<std::string, std::string>{"loglevel", "debug"}));
+    CHECK((seen[1] == std::pair<std::string, std::string>{"idle", "poll"}));
+    CHECK((seen[2] == std::pair<std::string, std::string>{"testhooks", ""}));
+    CHECK((seen[3] == std::pair<std::string, std::string>{"empty", ""}));
+    CHECK((seen[4] == std::pair<std::string, std::string>{"a", "b=c"}));
+}
+
+TEST(CommandLine, EmptyLineHasNoWords) {
+    auto visit = [](std::string_view, std::string_view) { FAIL("no word expected"); };
+    LONGS_EQUAL(0, for_each_option("   ", Callback<void(std::string_view, std::string_view)>::ref(visit)));
+}
+
+TEST(CommandLine, ParsesBooleansStrictly) {
+    CHECK(parse_bool("yes").value());
+    CHECK_FALSE(parse_bool("0").value());
+    CHECK_EQUAL(Err::invalid, parse_bool("2").error());
+    CHECK_EQUAL(Err::invalid, parse_bool("").error());
+}
+
+TEST(CommandLine, ParsesNumbersStrictly) {
+    UNSIGNED_LONGLONGS_EQUAL(33554432, parse_u64("33554432").value());
+    UNSIGNED_LONGLONGS_EQUAL(0x2000000, parse_u64("0x2000000").value());
+    UNSIGNED_LONGLONGS_EQUAL(UINT64_MAX, parse_u64("18446744073709551615").value());
+    CHECK_EQUAL(Err::overflow, parse_u64("18446744073709551616").error());
+    CHECK_EQUAL(Err::overflow, parse_u64("0x10000000000000000").error());
+    CHECK_EQUAL(Err::invalid, parse_u64("-1").error());
+    CHECK_EQUAL(Err::invalid, parse_u64("12a").error());
+    CHECK_EQUAL(Err::invalid, parse_u64("0x").error());
+    CHECK_EQUAL(Err::invalid, parse_u64("").error());
+    CHECK_EQUAL(Err::invalid, parse_u64(" 1").error());
+}

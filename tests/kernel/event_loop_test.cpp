@@ -1,0 +1,119 @@
+#include "tests/test_support.h"
+
+#include "kernel/event_loop.h"
+
+using namespace domd;
+
+namespace {
+
+struct FakePlatform final : EventLoopPlatform {
+    uint64_t now = 0;
+    std::vector<std::string> calls;
+    std::function<void()> on_wait;
+    uint64_t now_ns() const override { return now; }
+    void arm_wakeup(uint64_t deadline) override { calls.push_back("arm " + std::to_string(deadline)); }
+    void disarm_wakeup() override { calls.push_back("disarm"); }
+    void wait_for_interrupt() override {
+        calls.push_back("wait");
+        if (on_wait) on_wait();
+    }
+};
+
+struct FakeSource final : EventSource {
+    int work = 0;  // units of work waiting
+    int polls = 0;
+    bool poll() override {
+        ++polls;
+        if (!work) return false;
+        --work;
+        return true;
+    }
+    bool ready() const override { return work > 0; }
+};
+
+}  // namespace
+
+TEST_GROUP(EventLoop) {
+    FakePlatform platform;
+    FakeSource source;
+};
+
+TEST(EventLoop, DoesWorkWithoutBlocking) {
+    EventLoop loop(platform, IdleMode::block);
+    loop.add_source(source);
+    source.work = 2;
+    loop.run_once();
+    loop.run_once();
+    LONGS_EQUAL(0, source.work);
+    CHECK(platform.calls.empty());
+}
+
+TEST(EventLoop, BlocksWhenIdleWithoutAWakeupIfNoTimer) {
+    EventLoop loop(platform, IdleMode::block);
+    loop.add_source(source);
+    loop.run_once();
+    CHECK((std::vector<std::string>{"wait"}) == platform.calls);
+    LONGS_EQUAL(1, (long)loop.stats().idle_waits);
+}
+
+TEST(EventLoop, ArmsTheWakeupForTheNextDeadlineBeforeBlocking) {
+    EventLoop loop(platform, IdleMode::block);
+    Timer t;
+    loop.timers().arm(t, 5000);
+    loop.run_once();
+    CHECK((std::vector<std::string>{"arm 5000", "wait"}) == platform.calls);
+}
+
+TEST(EventLoop, FiresTimersOnceTheirTimeComes) {
+    EventLoop loop(platform, IdleMode::block);
+    int fired = 0;
+    auto count = [&] { ++fired; };
+    Timer t(Callback<void()>::ref(count));
+    loop.timers().arm(t, 100);
+    platform.on_wait = [&] { platform.now = 150; };
+    loop.run_once();  // blocks until "the timer interrupt"
+    loop.run_once();  // fires
+    LONGS_EQUAL(1, fired);
+    LONGS_EQUAL(1, (long)loop.stats().timers_fired);
+}
+
+TEST(EventLoop, DoesNotBlockWhenASourceBecameReadyMeanwhile) {
+    struct LateSource final : EventSource {
+        bool poll() override { return false; }
+        bool ready() const override { return true; }  // an event raced with poll()
+    } late;
+    EventLoop loop(platform, IdleMode::block);
+    loop.add_source(late);
+    loop.run_once();
+    CHECK(platform.calls.empty());
+}
+
+TEST(EventLoop, PollModeNeverBlocks) {
+    EventLoop loop(platform, IdleMode::poll);
+    loop.add_source(source);
+    Timer t;
+    loop.timers().arm(t, 1000);
+    for (int i = 0; i < 10; ++i) loop.run_once();
+    CHECK(platform.calls.empty());
+    LONGS_EQUAL(10, source.polls);
+    platform.now = 1000;
+    loop.run_once();
+    CHECK_FALSE(t.armed());
+}
+
+TEST(EventLoop, RunStopsWhenAskedFromACallback) {
+    EventLoop loop(platform, IdleMode::poll);
+    auto stop = [&] { loop.stop(); };
+    Timer t(Callback<void()>::ref(stop));
+    loop.timers().arm(t, 0);
+    loop.run();
+    CHECK(loop.stopping());
+}
+
+TEST(EventLoop, RefusesTooManySources) {
+    EventLoop loop(platform, IdleMode::poll);
+    FakeSource many[EventLoop::max_sources + 1];
+    int added = 0;
+    for (auto& s : many) added += loop.add_source(s);
+    LONGS_EQUAL((long)EventLoop::max_sources, added);
+}
