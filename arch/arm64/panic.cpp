@@ -31,3 +31,9 @@ void panic(const char* format, ...) {
 
 extern "C" [[noreturn]] void abort() { domd::panic("abort() called"); }
 extern "C" [[noreturn]] void __stack_chk_fail() { domd::panic("stack smashing detected"); }
+
+// libstdc++ is not linked (-nostdlib++): the few header-only pieces domd uses report
+// precondition failures through these, which become panics.
+namespace std {
+[[noreturn]] void __throw_out_of_range_fmt(const char* format, ...) { domd::panic("std: %s", format); }
+}  // namespace std

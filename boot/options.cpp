@@ -1,0 +1,40 @@
+#include "boot/options.h"
+
+#include "kernel/command_line.h"
+
+namespace domd {
+
+Options parse_options(std::string_view command_line) {
+    Options o;
+    auto apply = [&o](std::string_view key, std::string_view value) {
+        bool ok = true;
+        if (key == "loglevel") {
+            ok = logging::parse_level(value, o.log_level);
+        } else if (key == "idle") {
+            if (value == "block")
+                o.idle = IdleMode::block;
+            else if (value == "poll")
+                o.idle = IdleMode::poll;
+            else
+                ok = false;
+        } else if (key == "xen_console") {
+            auto b = parse_bool(value);
+            ok = b.ok();
+            if (ok) o.xen_console = b.value();
+        } else if (key == "testhooks") {
+            auto b = parse_bool(value.empty() ? "1" : value);
+            ok = b.ok();
+            if (ok) o.test_hooks = b.value();
+        } else {
+            LOG_WARN("unknown option '%.*s' ignored", static_cast<int>(key.size()), key.data());
+            return;
+        }
+        if (!ok)
+            LOG_WARN("bad value '%.*s' for option %.*s ignored", static_cast<int>(value.size()), value.data(),
+                     static_cast<int>(key.size()), key.data());
+    };
+    for_each_option(command_line, Callback<void(std::string_view, std::string_view)>::ref(apply));
+    return o;
+}
+
+}  // namespace domd
