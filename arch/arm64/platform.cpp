@@ -44,10 +44,11 @@ void Arm64Platform::wait_for_interrupt() {
 
 void Arm64Platform::handle_irq() {
     Arm64Platform& self = *the_platform;
-    for (;;) {
+    // Drain everything pending in one exception; an empty first acknowledge is a spurious IRQ.
+    for (bool first = true;; first = false) {
         uint32_t intid = self.gic_->acknowledge();
         if (intid == spurious_intid) {
-            ++self.stats_.spurious;
+            if (first) ++self.stats_.spurious;
             return;
         }
         if (intid == self.timer_intid_) {
