@@ -78,9 +78,10 @@ bool on_a_stack(uint64_t address) {
            inside(__exception_stack_bottom, __exception_stack_top);
 }
 
-void print_backtrace(uint64_t fp) {
+void print_backtrace(uint64_t pc, uint64_t fp) {
     logging::raw("backtrace (link addresses; aarch64-linux-gnu-addr2line -e domd.elf):\n");
-    for (int depth = 0; depth < 32 && fp && (fp & 15) == 0 && on_a_stack(fp); ++depth) {
+    logging::rawf("  #0  0x%016llx\n", static_cast<unsigned long long>(pc));
+    for (int depth = 1; depth < 32 && fp && (fp & 15) == 0 && on_a_stack(fp); ++depth) {
         auto* record = reinterpret_cast<const uint64_t*>(fp);
         uint64_t lr = record[1];
         if (!lr) break;
@@ -119,7 +120,7 @@ void print_backtrace(uint64_t fp) {
                              static_cast<unsigned long long>(f.x[j]));
         logging::rawf("%s\n", line);
     }
-    print_backtrace(f.x[29]);
+    print_backtrace(f.elr, f.x[29]);
     logging::raw("*** shutting down with reason crash\n");
     HvcHypercall hc;
     (void)xen::Hypervisor(hc).shutdown(xen::ShutdownReason::crash);
