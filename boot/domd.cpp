@@ -1,6 +1,5 @@
 #include "boot/domd.h"
 
-#include "arch/arm64/sysreg.h"
 #include "kernel/log.h"
 #include "xen/abi.h"
 
@@ -16,26 +15,27 @@ constexpr uint64_t max_device_tree = 2u << 20;
 }  // namespace
 
 Domd::Domd(uint64_t dt_pa, uint64_t load_pa) : memory_(load_pa), mapper_(memory_.address_space()), dt_pa_(dt_pa) {
+    // Xen's own console until the PV console is up (it also works for dom0less guests).
     logging::add_sink(&debug_console_);
     machine_.timer().init();
     log_timer = &machine_.timer();
     logging::set_clock(log_clock);
 }
 
-Status Domd::map_device_tree(uint64_t dt_pa) {
+Status Domd::map_device_tree() {
     // Map the header to learn the size, then the whole blob, read-only.
     size_t size = 0;
     {
-        auto header = TRY(Mapping::create(mapper_, PhysAddr{dt_pa}, 64, MapAttrs::read_only()));
+        auto header = TRY(Mapping::create(mapper_, PhysAddr{dt_pa_}, 64, MapAttrs::read_only()));
         size = TRY(devicetree_size(header.as<void>(), 64));
     }
     if (size > max_device_tree) return Err::too_big;
-    dt_map_ = TRY(Mapping::create(mapper_, PhysAddr{dt_pa}, size, MapAttrs::read_only()));
+    dt_map_ = TRY(Mapping::create(mapper_, PhysAddr{dt_pa_}, size, MapAttrs::read_only()));
     platform_ = TRY(parse_platform(dt_map_.as<void>(), size));
     return ok_status();
 }
 
-Status Domd::take_extended_regions() {
+void Domd::take_extended_regions() {
     for (size_t i = 0; i < platform_.extended_count; ++i) {
         Status added = frames_.add_region(platform_.extended[i]);
         if (!added.ok())
@@ -43,7 +43,36 @@ Status Domd::take_extended_regions() {
                      static_cast<unsigned long long>(platform_.extended[i].base.value),
                      static_cast<unsigned long long>(platform_.extended[i].size), err_name(added.error()));
     }
-    return frames_.free_frames() ? ok_status() : Status(Err::no_space);
+}
+
+Status Domd::start_event_channels() {
+    shared_info_.emplace(TRY(xen::SharedInfoPage::map(hv_, frames_, mapper_)));
+    events_.emplace(hypercall_, shared_info_->view());
+    event_source_.emplace(*events_);
+    loop_.add_source(*event_source_);
+    return ok_status();
+}
+
+Status Domd::start_console() {
+    uint64_t pfn = TRY(hv_.hvm_get_param(HVM_PARAM_CONSOLE_PFN));
+    uint64_t port = TRY(hv_.hvm_get_param(HVM_PARAM_CONSOLE_EVTCHN));
+    if (pfn == 0) return Err::not_found;
+    console_page_ = TRY(Mapping::create(mapper_, Gfn{pfn}.address(), page_size, MapAttrs::read_write()));
+    console_ring_.emplace(*console_page_.as<xencons_interface>());
+    console_notifier_.emplace(*events_, static_cast<uint32_t>(port));
+    console_.emplace(*console_ring_, *console_notifier_, hv_);
+    logging::add_sink(&*console_);
+    if (!options_.xen_console) logging::remove_sink(&debug_console_);
+    return ok_status();
+}
+
+Status Domd::start_xenstore() {
+    xenstore_.emplace(hv_, *events_, machine_);
+    TRY(xenstore_->connect(mapper_));
+    loop_.add_source(*xenstore_);
+    // Relative paths are under our home, /local/domain/<domid>, which libxl also records here.
+    domid_ = TRY(xenstore_->store().read_unsigned("domid"));
+    return ok_status();
 }
 
 void Domd::print_banner() {
@@ -51,54 +80,91 @@ void Domd::print_banner() {
     uint64_t ram = 0;
     for (size_t i = 0; i < platform_.memory_count; ++i) ram += platform_.memory[i].size;
     logging::rawf("\ndomd %s: Xen driver domain for virtio disks\n", DOMD_VERSION);
-    LOG_INFO("running on Xen %u.%u%s (%.*s), %llu MiB RAM at %#llx, %s", version.ok() ? version.value().major : 0,
-             version.ok() ? version.value().minor : 0, version.ok() ? version.value().extra : "?",
-             static_cast<int>(platform_.xen_compatible.size()), platform_.xen_compatible.data(),
+    LOG_INFO("running on Xen %u.%u%s (%.*s) as domain %llu, %llu MiB RAM at %#llx, %s",
+             version.ok() ? version.value().major : 0, version.ok() ? version.value().minor : 0,
+             version.ok() ? version.value().extra : "?", static_cast<int>(platform_.xen_compatible.size()),
+             platform_.xen_compatible.data(), static_cast<unsigned long long>(domid_),
              static_cast<unsigned long long>(ram >> 20), static_cast<unsigned long long>(platform_.memory[0].base.value),
              machine_.gic_name());
-    LOG_INFO("device tree at %#llx, model \"%.*s\", command line \"%.*s\"", static_cast<unsigned long long>(dt_pa_),
+    LOG_INFO("device tree at %#llx: model \"%.*s\", command line \"%.*s\"", static_cast<unsigned long long>(dt_pa_),
              static_cast<int>(platform_.model.size()), platform_.model.data(),
              static_cast<int>(platform_.bootargs.size()), platform_.bootargs.data());
+    LOG_INFO("options: loglevel=%s idle=%s xen_console=%d testhooks=%d", logging::level_name(options_.log_level),
+             options_.idle == IdleMode::block ? "block" : "poll", options_.xen_console, options_.test_hooks);
     memory_.log_memory_map();
-    LOG_INFO("extended regions: %zu, %llu free frames for foreign and granted pages", platform_.extended_count,
-             static_cast<unsigned long long>(frames_.free_frames()));
+    LOG_INFO("extended regions: %zu, %llu free frames for foreign and granted pages; shared_info at gfn %#llx",
+             platform_.extended_count, static_cast<unsigned long long>(frames_.free_frames()),
+             static_cast<unsigned long long>(shared_info_->gfn().value));
+}
+
+void Domd::on_control_request(xen::ControlRequest request) {
+    LOG_INFO("%s requested by the toolstack", xen::control_request_name(request));
+    switch (request) {
+        case xen::ControlRequest::poweroff: exit_reason_ = xen::ShutdownReason::poweroff; break;
+        case xen::ControlRequest::reboot: exit_reason_ = xen::ShutdownReason::reboot; break;
+        case xen::ControlRequest::crash: exit_reason_ = xen::ShutdownReason::crash; break;
+        case xen::ControlRequest::suspend:
+            LOG_WARN("suspend is not supported (feature-suspend is not advertised): ignored");
+            return;
+    }
+    loop_.stop();
+}
+
+void Domd::on_log_level_node(std::string_view, std::string_view) {
+    char buffer[16];
+    auto text = xenstore_->store().read("data/domd/loglevel", buffer);
+    if (!text.ok() || text.value().empty()) return;
+    LogLevel level;
+    if (!logging::parse_level(text.value(), level)) {
+        LOG_WARN("data/domd/loglevel: '%.*s' is not a log level", static_cast<int>(text.value().size()),
+                 text.value().data());
+        return;
+    }
+    logging::set_level(level);
+    logging::rawf("domd: log level is now %s\n", logging::level_name(level));
 }
 
 void Domd::run() {
-    Status dt = map_device_tree(dt_pa_);
-    if (!dt.ok()) {
-        LOG_ERROR("device tree at %#llx unusable: %s", static_cast<unsigned long long>(dt_pa_), err_name(dt.error()));
-        stop(xen::ShutdownReason::crash);
-    }
+    Status step = map_device_tree();
+    if (!step.ok()) fail("device tree", step.error());
     options_ = parse_options(platform_.bootargs);
     logging::set_level(options_.log_level);
     loop_.set_mode(options_.idle);
-    Status machine = machine_.init(platform_, mapper_);
-    if (!machine.ok()) {
-        LOG_ERROR("interrupt controller setup failed: %s", err_name(machine.error()));
-        stop(xen::ShutdownReason::crash);
-    }
-    if (!take_extended_regions().ok()) LOG_WARN("no extended regions: cannot map foreign or granted pages");
+    if (!(step = machine_.init(platform_, mapper_)).ok()) fail("interrupt controller", step.error());
+    if (!platform_.has_hypervisor) fail("Xen interfaces (no /hypervisor node in the device tree)", Err::not_found);
+    take_extended_regions();
+    if (!(step = start_event_channels()).ok()) fail("event channels", step.error());
+    if (!(step = start_console()).ok()) LOG_WARN("no PV console (%s): logging to Xen's console", err_name(step.error()));
+    if (!(step = start_xenstore()).ok()) fail("xenstore", step.error());
     print_banner();
 
-    // First-light self-check: a timer deadline through the loop, then power off.
-    Timer check;
-    uint64_t armed_at = machine_.now_ns();
-    auto fired = [&] {
-        LOG_INFO("self-check timer fired after %llu us",
-                 static_cast<unsigned long long>((machine_.now_ns() - armed_at) / 1000));
-        loop_.stop();
-    };
-    check.set_callback(Callback<void()>::ref(fired));
-    loop_.timers().arm(check, armed_at + 50 * 1000 * 1000);
+    xen::Xenstore& store = xenstore_->store();
+    control_.emplace(store, xen::GuestControl::Handler::to<&Domd::on_control_request>(this));
+    if (!(step = control_->start()).ok()) fail("control/shutdown watch", step.error());
+    if (!(step = store.watch("data/domd/loglevel", "domd-loglevel",
+                             xen::Xenstore::WatchCallback::to<&Domd::on_log_level_node>(this))).ok())
+        fail("data/domd/loglevel watch", step.error());
+    if (options_.test_hooks) {
+        test_hooks_.emplace(store, loop_, machine_);
+        if (!(step = test_hooks_->start()).ok()) fail("test hooks", step.error());
+    }
+    (void)store.write("data/domd/version", DOMD_VERSION);
+    if (!(step = store.write("data/domd/status", "ready")).ok()) fail("data/domd/status", step.error());
+    LOG_INFO("ready");
+
     loop_.run();
-    LOG_INFO("loop: %llu iterations, %llu idle waits; irqs: %llu timer, %llu event, %llu spurious",
+
+    (void)store.write("data/domd/status", "stopping");
+    LOG_INFO("stopping: loop ran %llu iterations, blocked %llu times; %llu events dispatched",
              static_cast<unsigned long long>(loop_.stats().iterations),
              static_cast<unsigned long long>(loop_.stats().idle_waits),
-             static_cast<unsigned long long>(machine_.interrupt_stats().timer),
-             static_cast<unsigned long long>(machine_.interrupt_stats().event_upcalls),
-             static_cast<unsigned long long>(machine_.interrupt_stats().spurious));
-    stop(xen::ShutdownReason::poweroff);
+             static_cast<unsigned long long>(events_->stats().dispatched));
+    stop(exit_reason_);
+}
+
+void Domd::fail(const char* what, Err error) {
+    LOG_ERROR("startup failed: %s: %s", what, err_name(error));
+    stop(xen::ShutdownReason::crash);
 }
 
 void Domd::stop(xen::ShutdownReason reason) {

@@ -1,20 +1,27 @@
 // domd, assembled: the concrete arm64 pieces under the portable kernel/ and xen/ layers, and
-// the event loop that runs everything.
+// the event loop that runs everything. One instance, in static storage (boot/main.cpp).
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "arch/arm64/hypercall.h"
 #include "arch/arm64/kernel_memory.h"
 #include "arch/arm64/platform.h"
+#include "boot/event_channel_source.h"
 #include "boot/options.h"
+#include "boot/test_hooks.h"
+#include "boot/xenstore_service.h"
 #include "kernel/devicetree.h"
 #include "kernel/event_loop.h"
 #include "kernel/frame_allocator.h"
 #include "kernel/mapper.h"
 #include "xen/console_ring.h"
+#include "xen/event_channels.h"
+#include "xen/guest_control.h"
 #include "xen/hypervisor.h"
 #include "xen/pv_console.h"
+#include "xen/shared_info.h"
 
 namespace domd {
 
@@ -24,10 +31,15 @@ public:
     [[noreturn]] void run();
 
 private:
-    Status map_device_tree(uint64_t dt_pa);
-    Status take_extended_regions();
-    void start_console();
+    Status map_device_tree();
+    void take_extended_regions();
+    Status start_event_channels();
+    Status start_console();
+    Status start_xenstore();
     void print_banner();
+    void on_control_request(xen::ControlRequest request);
+    void on_log_level_node(std::string_view path, std::string_view token);
+    [[noreturn]] void fail(const char* what, Err error);
     [[noreturn]] void stop(xen::ShutdownReason reason);
 
     arm64::HvcHypercall hypercall_;
@@ -44,8 +56,20 @@ private:
     arm64::Arm64Platform machine_{hv_};
     EventLoop loop_{machine_, IdleMode::block};
 
+    std::optional<xen::SharedInfoPage> shared_info_;
+    std::optional<xen::EventChannels> events_;
+    std::optional<EventChannelSource> event_source_;
+
     Mapping console_page_;
-    xen::ConsoleRing* console_ring_ = nullptr;
+    std::optional<xen::ConsoleRing> console_ring_;
+    std::optional<xen::PortNotifier> console_notifier_;
+    std::optional<xen::PvConsole> console_;
+
+    std::optional<XenstoreService> xenstore_;
+    std::optional<xen::GuestControl> control_;
+    std::optional<TestHooks> test_hooks_;
+    uint64_t domid_ = 0;
+    xen::ShutdownReason exit_reason_ = xen::ShutdownReason::poweroff;
 };
 
 }  // namespace domd

@@ -51,6 +51,15 @@ Status Hypervisor::yield() { return status_from(hc_.call(__HYPERVISOR_sched_op, 
 
 Status Hypervisor::block() { return status_from(hc_.call(__HYPERVISOR_sched_op, SCHEDOP_block, 0)); }
 
+Status Hypervisor::poll(std::span<const uint32_t> ports) {
+    sched_poll_t request{};
+    static_assert(sizeof(evtchn_port_t) == sizeof(uint32_t));
+    set_xen_guest_handle(request.ports, const_cast<evtchn_port_t*>(ports.data()));
+    request.nr_ports = static_cast<unsigned>(ports.size());
+    request.timeout = 0;
+    return status_from(hc_.call(__HYPERVISOR_sched_op, SCHEDOP_poll, handle(&request)));
+}
+
 Status Hypervisor::add_to_physmap(unsigned space, uint64_t index, Gfn where) {
     xen_add_to_physmap_t request{};
     request.domid = DOMID_SELF;

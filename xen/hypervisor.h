@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <string_view>
 
 #include "kernel/addr.h"
@@ -42,6 +43,9 @@ public:
     Status yield();
     // Unmasks interrupts and blocks until an event is pending (SCHEDOP_block on Arm).
     Status block();
+    // Blocks until one of `ports` is pending, whatever its mask, or until the vCPU is woken
+    // by an interrupt (SCHEDOP_poll with no Xen-side timeout: callers arm their own timer).
+    Status poll(std::span<const uint32_t> ports);
 
     // Places a Xen-owned frame (shared_info, grant-table frame) at `where` in our physmap.
     Status add_to_physmap(unsigned space, uint64_t index, Gfn where);

@@ -81,6 +81,21 @@ TEST(Hypervisor, YieldAndBlockAreSchedOps) {
     LONGS_EQUAL(1, (long)fake.count(__HYPERVISOR_sched_op, SCHEDOP_block));
 }
 
+TEST(Hypervisor, PollPassesThePortListWithoutXenTimeout) {
+    fake.on(__HYPERVISOR_sched_op, [](const HypercallRecord& r) -> long {
+        UNSIGNED_LONGLONGS_EQUAL(SCHEDOP_poll, r.args[0]);
+        auto* p = FakeHypercall::arg<sched_poll_t>(r, 1);
+        LONGS_EQUAL(2, (long)p->nr_ports);
+        UNSIGNED_LONGLONGS_EQUAL(0, p->timeout);
+        evtchn_port_t* ports = p->ports.p;
+        LONGS_EQUAL(5, (long)ports[0]);
+        LONGS_EQUAL(9, (long)ports[1]);
+        return 0;
+    });
+    const uint32_t ports[] = {5, 9};
+    CHECK(hv.poll(ports).ok());
+}
+
 TEST(Hypervisor, AddToPhysmapNamesSpaceIndexAndFrame) {
     fake.on(__HYPERVISOR_memory_op, [](const HypercallRecord& r) -> long {
         UNSIGNED_LONGLONGS_EQUAL(XENMEM_add_to_physmap, r.args[0]);

@@ -1,0 +1,62 @@
+# The core kernel under real Xen: MMU on with a printed memory map; a xenstore round trip both
+# ways; a timer deadline; near-zero idle CPU in blocking mode (and a busy vCPU in polling mode);
+# a deliberate fault producing a crash report and a `crash` shutdown.
+. ./lib.sh
+
+home() { echo "/local/domain/$(xl domid domd)"; }
+test_hook() { xenstore-write "$(home)/data/domd/test" "$1"; }
+status_is() { [ "$(xenstore-read "$(home)/data/domd/status" 2>/dev/null)" = "$1" ]; }
+
+step "xl create (testhooks, blocking idle, on_crash=preserve)"
+xl create domd.cfg 'extra="loglevel=info idle=block testhooks=1"' 'on_crash="preserve"' || fail "xl create"
+wait_for 30 status_is ready || fail "domd never wrote data/domd/status=ready"
+log_has domd "memory map" || fail "no memory map in the console log"
+step "$(grep -m1 'text (r-x)' "$(console_log domd)" | sed 's/^.*I //')"
+step "dom0 read data/domd/status: $(xenstore-read "$(home)/data/domd/status")"
+
+step "dom0 writes, domd reacts through its watch"
+test_hook "echo hello-from-dom0"
+reply_is() { [ "$(xenstore-read "$(home)/data/domd/test-reply" 2>/dev/null)" = "$1" ]; }
+wait_for 10 reply_is "hello-from-dom0" || fail "no reply to the echo hook"
+step "domd answered: $(xenstore-read "$(home)/data/domd/test-reply")"
+xenstore-write "$(home)/data/domd/loglevel" debug
+wait_for 10 log_has domd "log level is now debug" || fail "live log level change not seen"
+step "live log level change seen in domd's log"
+
+step "a 300 ms timer deadline"
+test_hook "timer 300"
+wait_for 10 log_has domd "test timer fired" || fail "test timer never fired"
+line=$(grep -m1 "test timer fired" "$(console_log domd)")
+step "$line"
+ms=$(echo "$line" | sed 's/.*after \([0-9]*\) ms.*/\1/')
+[ "$ms" -ge 300 ] || fail "timer fired early ($ms ms)"
+
+step "idle CPU in blocking mode"
+before=$(domain_cpu_seconds domd)
+sleep 6
+after=$(domain_cpu_seconds domd)
+used=$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.1f", a - b }')
+step "domd used ${used} s of CPU in 6 s of idle (blocking)"
+awk -v u="$used" 'BEGIN { exit !(u <= 0.3) }' || fail "idle CPU too high in blocking mode: $used s"
+
+step "a deliberate fault"
+test_hook fault
+wait_for 20 log_has domd "domd crash" || fail "no crash report"
+wait_for 20 sh -c 'xl list domd | awk "NR==2 {print \$5}" | grep -q c' || fail "domd not in crashed state"
+grep -A3 "domd crash" "$(console_log domd)" | sed 's/^/E2E:   /'
+grep -q "backtrace" "$(console_log domd)" || fail "crash report has no backtrace"
+step "xl list: $(xl list domd | awk 'NR==2 {print $1, $5}') (crashed, preserved)"
+xl destroy domd
+wait_for 30 domain_gone domd || fail "crashed domd not destroyed"
+
+step "polling mode keeps its vCPU busy"
+xl create domd.cfg 'extra="loglevel=info idle=poll"' || fail "xl create (poll)"
+wait_for 30 status_is ready || fail "polling domd not ready"
+before=$(domain_cpu_seconds domd)
+sleep 3
+after=$(domain_cpu_seconds domd)
+used=$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.1f", a - b }')
+step "domd used ${used} s of CPU in 3 s of idle (polling)"
+awk -v u="$used" 'BEGIN { exit !(u >= 1.0) }' || fail "polling domd did not poll: $used s"
+xl destroy domd
+wait_for 30 domain_gone domd || fail "polling domd not destroyed"

@@ -1,0 +1,33 @@
+# domd's lifecycle under xl: `xl reboot` brings it back up serving, `xl shutdown` powers it off
+# cleanly, `xl destroy` removes it.
+. ./lib.sh
+
+home() { echo "/local/domain/$(xl domid domd)"; }
+status_is() { [ "$(xenstore-read "$(home)/data/domd/status" 2>/dev/null)" = "$1" ]; }
+
+xl create domd.cfg || fail "xl create"
+wait_for 30 status_is ready || fail "domd not ready"
+first=$(xl domid domd)
+step "domd up as domain $first; features: poweroff=$(xenstore-read /local/domain/$first/control/feature-poweroff) reboot=$(xenstore-read /local/domain/$first/control/feature-reboot)"
+
+step "xl reboot"
+xl reboot domd || fail "xl reboot"
+new_domid() { id=$(xl domid domd 2>/dev/null) && [ "$id" != "$first" ]; }
+wait_for 40 new_domid || fail "domd did not come back after reboot"
+wait_for 30 status_is ready || fail "rebooted domd not ready"
+second=$(xl domid domd)
+log_has domd "reboot requested" || fail "domd did not log the reboot request"
+step "domd rebooted: domain $first -> $second, serving again ($(log_count domd 'Xen driver domain') banners in its log)"
+
+step "xl shutdown"
+xl shutdown -w domd || fail "xl shutdown"
+wait_for 30 domain_gone domd || fail "domd still there after shutdown"
+log_has domd "poweroff requested" || fail "domd did not log the poweroff request"
+step "powered off cleanly"
+
+step "xl destroy"
+xl create domd.cfg || fail "xl create (again)"
+wait_for 30 status_is ready || fail "domd not ready (again)"
+xl destroy domd || fail "xl destroy"
+wait_for 30 domain_gone domd || fail "domd still there after destroy"
+step "destroyed"

@@ -1,0 +1,77 @@
+// Fake physical memory and a fake Mapper with real aliasing: every "page" is a page of one
+// memfd, our physmap says which page backs each GFN (what Xen's p2m for domd would say), and
+// a mapping is a run of host pages mmapped from that file. So a page Xen (the fake) placed at a
+// GFN, or a peer's granted page, is the same memory whether the fake reads it through its own
+// pointer or domd reads it through the VA its Mapper returned. Read-only mappings are mapped
+// PROT_READ: a stray write crashes the test.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <vector>
+
+#include "kernel/addr.h"
+#include "kernel/mapper.h"
+
+namespace domd::test {
+
+// Pages of "machine memory", each reachable by the fakes through a permanent host pointer.
+class FakePhysMemory {
+public:
+    using PageId = uint32_t;
+
+    FakePhysMemory();
+    ~FakePhysMemory();
+    FakePhysMemory(const FakePhysMemory&) = delete;
+    FakePhysMemory& operator=(const FakePhysMemory&) = delete;
+
+    // A fresh zeroed page.
+    PageId new_page();
+    void* page(PageId id) const { return pointers_.at(id); }
+    int fd() const { return fd_; }
+    size_t pages() const { return pointers_.size(); }
+
+private:
+    int fd_ = -1;
+    std::vector<void*> pointers_;
+};
+
+struct MapCall {
+    PhysAddr pa;
+    uint64_t size;
+    MapAttrs attrs;
+};
+
+class FakeMapper final : public Mapper {
+public:
+    explicit FakeMapper(FakePhysMemory& memory) : memory_(memory) {}
+    ~FakeMapper();
+
+    // The physmap: which page backs one of our GFNs.
+    void place(Gfn gfn, FakePhysMemory::PageId page) { physmap_[gfn.value] = page; }
+    bool remove(Gfn gfn) { return physmap_.erase(gfn.value) != 0; }
+    bool placed(Gfn gfn) const { return physmap_.count(gfn.value) != 0; }
+    // The host pointer to the page at `gfn` (what Xen or a peer sees), nullptr if none.
+    void* frame(Gfn gfn) const;
+
+    // Mapping a GFN nothing backs fails with Err::fault (on hardware it would fault on access).
+    Result<VirtAddr> map(PhysAddr pa, uint64_t size, MapAttrs attrs) override;
+    Status unmap(VirtAddr va, uint64_t size) override;
+    Result<PhysAddr> to_phys(VirtAddr va) const override;
+
+    size_t live_mappings() const { return live_.size(); }
+    std::vector<MapCall> maps;
+    int unmaps = 0;
+    Err fail_next_map{};  // injected: the next map() fails with it
+
+private:
+    struct Live {
+        PhysAddr pa;  // page aligned
+        uint64_t bytes;
+    };
+    FakePhysMemory& memory_;
+    std::map<uint64_t, FakePhysMemory::PageId> physmap_;
+    std::map<uintptr_t, Live> live_;  // by page-aligned VA
+};
+
+}  // namespace domd::test

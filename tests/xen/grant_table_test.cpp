@@ -1,0 +1,424 @@
+// Grant tables against a fake Xen with real page aliasing (FakePhysMemory): our own table's
+// setup and entries (flags written last, revocation refused while mapped, refs recycled), and
+// batched mapping of other domains' grants (one hypercall per batch, all-or-nothing, one
+// batched unmap when the handle goes).
+#include "tests/test_support.h"
+
+#include <signal.h>
+#include <ucontext.h>
+
+#include <cstring>
+#include <vector>
+
+#include "tests/fakes/fake_hypercall.h"
+#include "tests/fakes/fake_memory.h"
+#include "tests/fakes/fake_xen_memory.h"
+#include "xen/abi.h"
+#include "xen/grant_table.h"
+
+using namespace domd;
+using domd::test::FakeHypercall;
+using domd::test::HypercallRecord;
+
+namespace {
+
+// Watches one grant entry while a piece of code runs single-stepped (x86-64 trap flag): after
+// every instruction the entry is snapshotted, so the test sees each state a peer could observe,
+// in order, whatever the compiler did with the stores.
+struct EntryState {
+    uint16_t flags;
+    uint16_t domid;
+    uint32_t frame;
+    bool operator==(const EntryState&) const = default;
+};
+
+constexpr size_t max_states = 64;
+const volatile grant_entry_v1_t* watched = nullptr;
+EntryState states[max_states];
+volatile size_t state_count = 0;
+
+void snapshot() {
+    EntryState s{watched->flags, watched->domid, watched->frame};
+    if (state_count > 0 && states[state_count - 1] == s) return;
+    size_t n = state_count;
+    if (n < max_states) {
+        states[n] = s;
+        state_count = n + 1;
+    }
+}
+
+void on_step(int, siginfo_t*, void*) { snapshot(); }
+
+template <typename F>
+std::vector<EntryState> watch_entry(const grant_entry_v1_t* entry, F&& run) {
+    watched = entry;
+    state_count = 0;
+    snapshot();
+    struct sigaction action {};
+    struct sigaction old {};
+    action.sa_sigaction = on_step;
+    action.sa_flags = SA_SIGINFO;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGTRAP, &action, &old);
+    asm volatile("pushfq; orq $0x100, (%%rsp); popfq" ::: "memory", "cc");
+    run();
+    asm volatile("pushfq; andq $~0x100, (%%rsp); popfq" ::: "memory", "cc");
+    sigaction(SIGTRAP, &old, nullptr);
+    snapshot();
+    return std::vector<EntryState>(states, states + state_count);
+}
+
+}  // namespace
+
+// ---- our own grant table -------------------------------------------------------------------
+
+TEST_GROUP(GrantTable) {
+    test::FakePhysMemory memory;
+    test::FakeMapper mapper{memory};
+    FakeHypercall fake;
+    test::FakeXenMemory xen{fake, memory, mapper};
+    xen::Hypervisor hv{fake};
+    xen::GrantTable table{hv, mapper};
+    PhysRange area{PhysAddr{0x38000000}, 16u << 20};  // /hypervisor reg[0]
+
+    void ready(uint32_t frames = 1) { CHECK(table.setup(area, frames).ok()); }
+};
+
+TEST(GrantTable, SetupQueriesTheSizeThenPlacesAndMapsTheFrames) {
+    xen.max_nr_frames = 2;
+    CHECK(table.setup(area).ok());
+    LONGS_EQUAL(1, (long)fake.count(__HYPERVISOR_grant_table_op, GNTTABOP_query_size));
+    LONGS_EQUAL(2, (long)table.frames());
+    LONGS_EQUAL(2, (long)xen.added.size());
+    for (uint64_t i = 0; i < 2; ++i) {
+        LONGS_EQUAL(XENMAPSPACE_grant_table, xen.added[i].first);
+        UNSIGNED_LONGLONGS_EQUAL(0x38000 + i, xen.added[i].second);
+    }
+    LONGS_EQUAL(1, (long)mapper.maps.size());
+    UNSIGNED_LONGLONGS_EQUAL(0x38000000, mapper.maps[0].pa.value);
+    UNSIGNED_LONGLONGS_EQUAL(2 * page_size, mapper.maps[0].size);
+    CHECK(mapper.maps[0].attrs == MapAttrs::read_write());
+    LONGS_EQUAL(1024, (long)table.refs());
+    LONGS_EQUAL(1024 - GNTTAB_NR_RESERVED_ENTRIES, (long)table.free_refs());
+}
+
+TEST(GrantTable, FramesAreBoundedByOurCapAndTheArea) {
+    CHECK(table.setup(area, 100).ok());
+    LONGS_EQUAL(xen::GrantTable::max_frames, (long)table.frames());
+
+    xen::GrantTable small(hv, mapper);
+    CHECK(small.setup({PhysAddr{0x39000800}, 2 * page_size}).ok());  // one whole frame inside
+    LONGS_EQUAL(1, (long)small.frames());
+    UNSIGNED_LONGLONGS_EQUAL(0x39001, small.first_frame().value);
+
+    xen::GrantTable none(hv, mapper);
+    CHECK_EQUAL(Err::no_space, none.setup({PhysAddr{0x3a000800}, page_size}).error());
+}
+
+TEST(GrantTable, SetupFailureLeavesNothingPlaced) {
+    xen.fail_grant_frame = 2;
+    CHECK_EQUAL(Err::invalid, table.setup(area, 3).error());
+    CHECK_FALSE(table.ready());
+    LONGS_EQUAL(2, (long)xen.removed.size());
+    LONGS_EQUAL(0, (long)mapper.live_mappings());
+    CHECK_EQUAL(Err::not_connected, table.grant_access(1, Gfn{0x40000}, false).error());
+}
+
+TEST(GrantTable, SetupReportsQueryFailures) {
+    xen.fail_query_size = -XEN_ENOSYS;
+    CHECK_EQUAL(Err::not_implemented, table.setup(area).error());
+    xen.fail_query_size = 0;
+    xen.query_status = GNTST_permission_denied;
+    CHECK_EQUAL(Err::permission, table.setup(area).error());
+    LONGS_EQUAL(0, (long)xen.added.size());
+}
+
+TEST(GrantTable, GrantWritesTheEntryAndSkipsReservedRefs) {
+    ready();
+    auto ref = table.grant_access(7, Gfn{0x41234}, false);
+    CHECK(ref.ok());
+    CHECK(ref.value() >= GNTTAB_NR_RESERVED_ENTRIES);
+    grant_entry_v1_t* e = xen.our_entry(ref.value());
+    LONGS_EQUAL(GTF_permit_access, e->flags);
+    LONGS_EQUAL(7, e->domid);
+    UNSIGNED_LONGS_EQUAL(0x41234, e->frame);
+
+    auto ro = table.grant_access(7, Gfn{0x41235}, true);
+    LONGS_EQUAL(GTF_permit_access | GTF_readonly, xen.our_entry(ro.value())->flags);
+}
+
+// grant_table.h: Xen may act on an entry as soon as its flags grant access, so domid and
+// frame must be in place before the flags are: every state a peer could see says so.
+TEST(GrantTable, FlagsAreWrittenLast) {
+    ready();
+    grant_entry_v1_t* entry = xen.our_entry(GNTTAB_NR_RESERVED_ENTRIES);  // the next ref handed out
+    entry->domid = 0x3333;  // stale contents from an earlier grant
+    entry->frame = 0x5555;
+    auto seen = watch_entry(entry, [&] { CHECK(table.grant_access(9, Gfn{0x42000}, false).ok()); });
+    CHECK(seen.size() >= 3);  // the writes were observed one by one
+    for (const EntryState& s : seen) {
+        if (s.flags == 0) continue;
+        LONGS_EQUAL(9, s.domid);
+        UNSIGNED_LONGS_EQUAL(0x42000, s.frame);
+    }
+    LONGS_EQUAL(GTF_permit_access, seen.back().flags);
+}
+
+// The watcher itself: a flags-first writer is caught.
+TEST(GrantTable, TheOrderWatcherCatchesFlagsFirst) {
+    grant_entry_v1_t entry{};
+    auto seen = watch_entry(&entry, [&] {
+        __atomic_store_n(&entry.flags, uint16_t{GTF_permit_access}, __ATOMIC_RELEASE);
+        __atomic_store_n(&entry.domid, uint16_t{9}, __ATOMIC_RELAXED);
+        __atomic_store_n(&entry.frame, uint32_t{0x42000}, __ATOMIC_RELAXED);
+    });
+    bool flags_before_frame = false;
+    for (const EntryState& s : seen) flags_before_frame |= s.flags != 0 && s.frame != 0x42000;
+    CHECK(flags_before_frame);
+}
+
+TEST(GrantTable, EndAccessIsRefusedWhileThePeerMapsTheGrant) {
+    ready();
+    grant_ref_t ref = table.grant_access(7, Gfn{0x41234}, false).value();
+    LONGS_EQUAL(GNTST_okay, xen.peer_map(7, ref, false));
+    CHECK_EQUAL(Err::busy, table.end_access(ref).error());
+    CHECK(xen.our_entry(ref)->flags & GTF_permit_access);  // still granted
+    xen.peer_unmap(ref);
+    CHECK(table.end_access(ref).ok());
+    LONGS_EQUAL(0, xen.our_entry(ref)->flags);
+    // Now revoked: the peer cannot map it any more.
+    LONGS_EQUAL(GNTST_permission_denied, xen.peer_map(7, ref, false));
+}
+
+TEST(GrantTable, ReadOnlyGrantsRefuseWritableMaps) {
+    ready();
+    grant_ref_t ref = table.grant_access(7, Gfn{0x41234}, true).value();
+    LONGS_EQUAL(GNTST_permission_denied, xen.peer_map(7, ref, false));
+    LONGS_EQUAL(GNTST_permission_denied, xen.peer_map(8, ref, true));  // someone else
+    LONGS_EQUAL(GNTST_okay, xen.peer_map(7, ref, true));
+    CHECK_EQUAL(Err::busy, table.end_access(ref).error());
+}
+
+TEST(GrantTable, EndAccessRefusesRefsThatAreNotOurs) {
+    ready();
+    CHECK_EQUAL(Err::invalid, table.end_access(GNTTAB_RESERVED_XENSTORE).error());
+    CHECK_EQUAL(Err::invalid, table.end_access(GNTTAB_NR_RESERVED_ENTRIES).error());  // not granted
+    CHECK_EQUAL(Err::invalid, table.end_access(table.refs()).error());
+    grant_ref_t ref = table.grant_access(7, Gfn{1}, false).value();
+    CHECK(table.end_access(ref).ok());
+    CHECK_EQUAL(Err::invalid, table.end_access(ref).error());
+}
+
+TEST(GrantTable, RefsRunOutThenComeBack) {
+    ready();
+    size_t n = table.free_refs();
+    LONGS_EQUAL(512 - GNTTAB_NR_RESERVED_ENTRIES, (long)n);
+    std::vector<grant_ref_t> refs;
+    for (size_t i = 0; i < n; ++i) refs.push_back(table.grant_access(1, Gfn{i}, false).value());
+    CHECK_EQUAL(Err::no_space, table.grant_access(1, Gfn{0}, false).error());
+    CHECK(table.end_access(refs[100]).ok());
+    UNSIGNED_LONGS_EQUAL(refs[100], table.grant_access(1, Gfn{0}, false).value());
+}
+
+TEST(GrantTable, AFrameBeyondThirtyTwoBitsIsRefused) {
+    ready();
+    size_t n = table.free_refs();
+    CHECK_EQUAL(Err::range, table.grant_access(1, Gfn{uint64_t{1} << 32}, false).error());
+    LONGS_EQUAL(n, (long)table.free_refs());
+}
+
+TEST(GrantTable, GrantHandleEndsAccessWhenDestroyed) {
+    ready();
+    grant_ref_t ref;
+    {
+        auto g = table.grant(7, Gfn{0x41234}, false);
+        CHECK(g.ok());
+        ref = g.value().ref();
+        CHECK(xen.our_entry(ref)->flags & GTF_permit_access);
+    }
+    LONGS_EQUAL(0, xen.our_entry(ref)->flags);
+    LONGS_EQUAL(512 - GNTTAB_NR_RESERVED_ENTRIES, (long)table.free_refs());
+}
+
+TEST(GrantTable, AGrantStillMappedAtDestructionIsRetired) {
+    ready();
+    size_t n = table.free_refs();
+    grant_ref_t ref;
+    {
+        xen::Grant g = std::move(table.grant(7, Gfn{0x41234}, false).value());
+        ref = g.ref();
+        xen.peer_map(7, ref, false);
+        CHECK_EQUAL(Err::busy, g.end().error());
+        CHECK(g.valid());  // kept: the owner may retry
+    }
+    UNSIGNED_LONGLONGS_EQUAL(1, table.stuck_refs());
+    LONGS_EQUAL(n - 1, (long)table.free_refs());  // never handed out again
+    CHECK(xen.our_entry(ref)->flags & GTF_permit_access);
+}
+
+// ---- mapping other domains' grants ---------------------------------------------------------
+
+TEST_GROUP(GrantMapper) {
+    test::FakePhysMemory memory;
+    test::FakeMapper mapper{memory};
+    FakeHypercall fake;
+    test::FakeXenMemory xen{fake, memory, mapper};
+    FrameAllocator frames;
+    xen::GrantMapper grants{fake, frames, mapper};
+    std::vector<void*> peer_pages;
+    const std::vector<grant_ref_t> refs{10, 11, 12, 13};
+
+    void setup() override {
+        CHECK(frames.add_region({PhysAddr{0x50000000}, 256 * page_size}).ok());
+        for (grant_ref_t r : refs) {
+            peer_pages.push_back(xen.offer(5, r, false));
+            memset(peer_pages.back(), 'a' + static_cast<int>(r), page_size);
+        }
+    }
+    void nothing_left() {
+        CHECK(xen.active.empty());
+        LONGS_EQUAL(0, (long)mapper.live_mappings());
+        LONGS_EQUAL(256, (long)frames.free_frames());
+    }
+};
+
+TEST(GrantMapper, MapsABatchWithOneHypercallIntoConsecutiveFrames) {
+    auto m = grants.map(5, refs, false);
+    CHECK(m.ok());
+    LONGS_EQUAL(1, (long)fake.count(__HYPERVISOR_grant_table_op, GNTTABOP_map_grant_ref));
+    CHECK(xen.map_batches == std::vector<size_t>{4});
+    LONGS_EQUAL(4, (long)xen.active.size());
+    for (const auto& [handle, a] : xen.active) {
+        UNSIGNED_LONGLONGS_EQUAL(m.value().first_gfn().value + (a.ref - 10), a.gfn);
+        CHECK_FALSE(a.readonly);
+    }
+    // One mapping of the whole run.
+    LONGS_EQUAL(1, (long)mapper.maps.size());
+    UNSIGNED_LONGLONGS_EQUAL(m.value().first_gfn().address().value, mapper.maps[0].pa.value);
+    UNSIGNED_LONGLONGS_EQUAL(4 * page_size, mapper.maps[0].size);
+    CHECK(mapper.maps[0].attrs == MapAttrs::read_write());
+    LONGS_EQUAL(252, (long)frames.free_frames());
+}
+
+TEST(GrantMapper, EachPageShowsThePeersPage) {
+    auto m = grants.map(5, refs, false);
+    for (size_t i = 0; i < 4; ++i) {
+        auto* bytes = m.value().page(i).value().as<char>();
+        LONGS_EQUAL('a' + 10 + static_cast<int>(i), bytes[0]);
+        LONGS_EQUAL('a' + 10 + static_cast<int>(i), bytes[page_size - 1]);
+    }
+    m.value().page(2).value().as<char>()[0] = 'Z';  // writable: the peer sees it
+    LONGS_EQUAL('Z', static_cast<char*>(peer_pages[2])[0]);
+    CHECK_EQUAL(Err::range, m.value().page(4).error());
+}
+
+TEST(GrantMapper, ReadOnlyMapsAskXenForReadOnlyAndMapReadOnly) {
+    auto m = grants.map(5, std::span(refs).first(2), true);
+    CHECK(m.ok());
+    CHECK(m.value().readonly());
+    for (const auto& [handle, a] : xen.active) CHECK(a.readonly);
+    CHECK(mapper.maps[0].attrs == MapAttrs::read_only());
+}
+
+TEST(GrantMapper, AReadOnlyGrantCannotBeMappedWritable) {
+    xen.offer(6, 1, true);
+    CHECK_EQUAL(Err::permission, grants.map(6, std::vector<grant_ref_t>{1}, false).error());
+    nothing_left();
+}
+
+TEST(GrantMapper, APartialFailureUnmapsTheRestInOneCall) {
+    xen.fail_ref(5, 12, GNTST_bad_page);
+    CHECK_EQUAL(Err::fault, grants.map(5, refs, false).error());
+    CHECK(xen.unmap_batches == std::vector<size_t>{3});
+    LONGS_EQUAL(0, (long)mapper.maps.size());  // nothing was ever mapped in our tables
+    nothing_left();
+}
+
+TEST(GrantMapper, AFailedHypercallStillUnmapsWhatXenProcessed) {
+    xen.fail_call(GNTTABOP_map_grant_ref, -XEN_EFAULT, 2);
+    CHECK_EQUAL(Err::fault, grants.map(5, refs, false).error());
+    CHECK(xen.unmap_batches == std::vector<size_t>{2});
+    nothing_left();
+}
+
+TEST(GrantMapper, AMapperFailureUnmapsEverything) {
+    mapper.fail_next_map = Err::no_memory;
+    CHECK_EQUAL(Err::no_memory, grants.map(5, refs, false).error());
+    CHECK(xen.unmap_batches == std::vector<size_t>{4});
+    nothing_left();
+}
+
+TEST(GrantMapper, UnknownRefsFailWithNothingMapped) {
+    CHECK_EQUAL(Err::invalid, grants.map(5, std::vector<grant_ref_t>{10, 99}, false).error());
+    nothing_left();
+}
+
+TEST(GrantMapper, DestructionUnmapsTheAddressThenTheGrantsInOneCall) {
+    size_t live_at_unmap = 99;
+    auto inner = fake.handlers[__HYPERVISOR_grant_table_op];
+    fake.on(__HYPERVISOR_grant_table_op, [&](const HypercallRecord& r) {
+        if (r.args[0] == GNTTABOP_unmap_grant_ref) live_at_unmap = mapper.live_mappings();
+        return inner(r);
+    });
+    {
+        auto m = grants.map(5, refs, false);
+        CHECK(m.ok());
+        LONGS_EQUAL(1, (long)mapper.live_mappings());
+    }
+    LONGS_EQUAL(0, (long)live_at_unmap);  // our own mapping went first
+    LONGS_EQUAL(1, (long)fake.count(__HYPERVISOR_grant_table_op, GNTTABOP_unmap_grant_ref));
+    CHECK(xen.unmap_batches == std::vector<size_t>{4});
+    nothing_left();
+    UNSIGNED_LONGLONGS_EQUAL(1, grants.stats().unmap_calls);
+}
+
+TEST(GrantMapper, AFrameXenWillNotUnmapIsNeverReused) {
+    {
+        auto m = grants.map(5, refs, false);
+        grant_handle_t second = 0;
+        for (const auto& [handle, a] : xen.active)
+            if (a.ref == 11) second = handle;
+        xen.fail_unmap(second, GNTST_general_error);
+    }
+    UNSIGNED_LONGLONGS_EQUAL(1, grants.stats().leaked_frames);
+    LONGS_EQUAL(255, (long)frames.free_frames());
+    LONGS_EQUAL(1, (long)xen.active.size());
+}
+
+TEST(GrantMapper, AMovedMappingIsReleasedOnce) {
+    xen::GrantMapping kept;
+    {
+        auto m = grants.map(5, refs, false);
+        kept = std::move(m.value());
+        CHECK_FALSE(m.value().valid());
+    }
+    LONGS_EQUAL(0, (long)xen.unmap_batches.size());
+    CHECK(kept.valid());
+    kept.reset();
+    CHECK(xen.unmap_batches == std::vector<size_t>{4});
+    nothing_left();
+}
+
+TEST(GrantMapper, BatchSizesAreBounded) {
+    CHECK_EQUAL(Err::invalid, grants.map(5, std::span<const grant_ref_t>(), false).error());
+    std::vector<grant_ref_t> many(xen::GrantMapper::max_batch + 1, 10);
+    CHECK_EQUAL(Err::too_big, grants.map(5, many, false).error());
+    LONGS_EQUAL(0, (long)fake.calls.size());
+    nothing_left();
+}
+
+TEST(GrantMapper, NoFramesLeftFailsBeforeAskingXen) {
+    FrameAllocator empty;
+    xen::GrantMapper starved(fake, empty, mapper);
+    CHECK_EQUAL(Err::no_space, starved.map(5, refs, false).error());
+    LONGS_EQUAL(0, (long)fake.calls.size());
+}
+
+TEST(GrantMapper, GrantStatusesBecomeErrors) {
+    CHECK_EQUAL(Err::not_found, xen::err_from_gntst(GNTST_bad_domain));
+    CHECK_EQUAL(Err::invalid, xen::err_from_gntst(GNTST_bad_gntref));
+    CHECK_EQUAL(Err::permission, xen::err_from_gntst(GNTST_permission_denied));
+    CHECK_EQUAL(Err::again, xen::err_from_gntst(GNTST_eagain));
+    CHECK_EQUAL(Err::io, xen::err_from_gntst(GNTST_general_error));
+    CHECK_EQUAL(Err::io, xen::err_from_gntst(-99));
+}

@@ -1,0 +1,184 @@
+// Grant tables (xen/include/public/grant_table.h), both directions:
+//  - GrantTable: domd's own v1 table, to let another domain map one of our pages;
+//  - GrantMapper: mapping pages other domains granted to us, a batch at a time.
+//
+// On Arm the frames involved are guest-physical: our table frames are placed in our physmap
+// with XENMEM_add_to_physmap(XENMAPSPACE_grant_table) and a foreign grant is mapped at a GFN we
+// choose (host_addr is that guest-physical address); both are then mapped with the Mapper.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "kernel/addr.h"
+#include "kernel/frame_allocator.h"
+#include "kernel/mapper.h"
+#include "kernel/result.h"
+#include "xen/abi.h"
+#include "xen/hypercall.h"
+#include "xen/hypervisor.h"
+
+namespace domd::xen {
+
+// A GNTST_* status (grant_table.h, enum grant_status) as an Err.
+Err err_from_gntst(int16_t status);
+
+class GrantTable;
+
+// Owns one grant of ours: ends access when destroyed.
+class Grant {
+public:
+    Grant() = default;
+    Grant(Grant&& other) : table_(other.table_), ref_(other.ref_) { other.table_ = nullptr; }
+    Grant& operator=(Grant&& other);
+    Grant(const Grant&) = delete;
+    Grant& operator=(const Grant&) = delete;
+    // A grant the peer still has mapped cannot be revoked: the ref is then retired for good
+    // (GrantTable::stuck_refs) rather than reused. Call end() first to be able to retry.
+    ~Grant() { reset(); }
+
+    bool valid() const { return table_ != nullptr; }
+    grant_ref_t ref() const { return ref_; }
+    // Ends access; on Err::busy (the peer still maps it) the handle keeps the grant.
+    Status end();
+    void reset();
+
+private:
+    friend class GrantTable;
+    Grant(GrantTable& table, grant_ref_t ref) : table_(&table), ref_(ref) {}
+
+    GrantTable* table_ = nullptr;
+    grant_ref_t ref_ = 0;
+};
+
+class GrantTable {
+public:
+    static constexpr uint32_t entries_per_frame = static_cast<uint32_t>(page_size / sizeof(grant_entry_v1_t));
+    // domd grants little of its own (it is a backend: it maps, others grant); 4 frames are
+    // 2048 refs. Bounded further by what Xen allows (GNTTABOP_query_size).
+    static constexpr uint32_t max_frames = 4;
+    static constexpr uint32_t max_refs = max_frames * entries_per_frame;
+    // grant_table.h: the first entries are the toolstack's (console, xenstore): never handed out.
+    static constexpr grant_ref_t first_free_ref = GNTTAB_NR_RESERVED_ENTRIES;
+
+    GrantTable(Hypervisor& hv, Mapper& mapper) : hv_(hv), mapper_(mapper) {}
+    GrantTable(const GrantTable&) = delete;
+    GrantTable& operator=(const GrantTable&) = delete;
+
+    // Places up to `frames_wanted` table frames at the first GFNs of `area` (the device tree's
+    // /hypervisor reg[0], what Linux uses too), bounded by Xen's maximum and the area, and maps
+    // them. A failure leaves nothing placed.
+    Status setup(PhysRange area, uint32_t frames_wanted = max_frames);
+
+    // Lets `domid` map our frame `frame` (read-only if asked). Returns the ref to pass on.
+    Result<grant_ref_t> grant_access(domid_t domid, Gfn frame, bool readonly);
+    Result<Grant> grant(domid_t domid, Gfn frame, bool readonly);
+    // Revokes a grant unless the peer has it mapped (GTF_reading/GTF_writing): Err::busy then.
+    Status end_access(grant_ref_t ref);
+
+    bool ready() const { return entries_ != nullptr; }
+    uint32_t frames() const { return frames_; }
+    uint32_t refs() const { return refs_; }
+    size_t free_refs() const { return free_count_; }
+    uint64_t stuck_refs() const { return stuck_; }
+    Gfn first_frame() const { return first_gfn_; }
+
+private:
+    friend class Grant;
+
+    bool in_use(grant_ref_t ref) const { return (in_use_[ref / 64] >> (ref % 64)) & 1; }
+    void set_in_use(grant_ref_t ref, bool used);
+    void remove_frames(uint32_t count);
+
+    Hypervisor& hv_;
+    Mapper& mapper_;
+    Mapping mapping_;
+    grant_entry_v1_t* entries_ = nullptr;
+    Gfn first_gfn_{};
+    uint32_t frames_ = 0;
+    uint32_t refs_ = 0;
+    uint64_t stuck_ = 0;
+    // LIFO free list; refs fit 16 bits at this capacity.
+    static_assert(max_refs <= 65536);
+    std::array<uint16_t, max_refs> free_{};
+    size_t free_count_ = 0;
+    std::array<uint64_t, (max_refs + 63) / 64> in_use_{};
+};
+
+class GrantMapper;
+
+// Owns a run of mapped foreign grants: one consecutive run of GFNs, one virtual mapping.
+// Destruction unmaps the VA, then unmaps every grant in one batched GNTTABOP_unmap_grant_ref,
+// then gives the GFNs back (a GFN whose unmap Xen refused is kept out of use for good).
+class GrantMapping {
+public:
+    static constexpr size_t max_batch = 64;
+
+    GrantMapping() = default;
+    GrantMapping(GrantMapping&& other);
+    GrantMapping& operator=(GrantMapping&& other);
+    GrantMapping(const GrantMapping&) = delete;
+    GrantMapping& operator=(const GrantMapping&) = delete;
+    ~GrantMapping() { reset(); }
+
+    bool valid() const { return owner_ != nullptr; }
+    size_t pages() const { return count_; }
+    bool readonly() const { return readonly_; }
+    Gfn first_gfn() const { return first_; }
+    VirtAddr address() const { return va_.address(); }
+    // Where page i of the batch is in our address space.
+    Result<VirtAddr> page(size_t i) const;
+    template <typename T>
+    T* as() const { return va_.as<T>(); }
+
+    void reset();
+
+private:
+    friend class GrantMapper;
+    GrantMapping(GrantMapper& owner, Gfn first, size_t count, bool readonly)
+        : owner_(&owner), first_(first), count_(count), readonly_(readonly) {}
+
+    GrantMapper* owner_ = nullptr;
+    Gfn first_{};
+    size_t count_ = 0;
+    bool readonly_ = false;
+    uint64_t mapped_ = 0;  // bit i: Xen mapped grant i (its handle is valid)
+    std::array<grant_handle_t, max_batch> handles_{};
+    Mapping va_;
+};
+
+class GrantMapper {
+public:
+    static constexpr size_t max_batch = GrantMapping::max_batch;
+    static_assert(max_batch <= 64, "GrantMapping tracks the batch in one 64-bit word");
+
+    struct Stats {
+        uint64_t map_calls = 0;
+        uint64_t unmap_calls = 0;
+        uint64_t leaked_frames = 0;  // GFNs still holding a grant Xen would not unmap
+    };
+
+    GrantMapper(Hypercall& hypercall, FrameAllocator& frames, Mapper& mapper)
+        : hc_(hypercall), frames_(frames), mapper_(mapper) {}
+    GrantMapper(const GrantMapper&) = delete;
+    GrantMapper& operator=(const GrantMapper&) = delete;
+
+    // Maps `refs` of domain `dom` with one GNTTABOP_map_grant_ref into consecutive GFNs and one
+    // virtual mapping. Any failing entry fails the whole call and leaves nothing mapped.
+    Result<GrantMapping> map(domid_t dom, std::span<const grant_ref_t> refs, bool readonly);
+
+    const Stats& stats() const { return stats_; }
+
+private:
+    friend class GrantMapping;
+    void release(GrantMapping& m);
+
+    Hypercall& hc_;
+    FrameAllocator& frames_;
+    Mapper& mapper_;
+    Stats stats_{};
+};
+
+}  // namespace domd::xen
