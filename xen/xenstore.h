@@ -27,6 +27,7 @@ public:
     virtual uint64_t now_ns() = 0;
     // Returns early when the event channel fired (spurious returns are fine), Err::timed_out
     // when the timeout passed. The client re-checks the ring and its deadline either way.
+    // Whatever runs meanwhile must not issue xenstore requests: they fail with Err::busy.
     virtual Status wait(uint64_t timeout_ns) = 0;
 
 protected:

@@ -395,6 +395,28 @@ TEST(Xenstore, WithoutTheReconnectFeatureABrokenClientStaysBroken) {
     CHECK_TRUE(client.failed());
 }
 
+TEST(Xenstore, ARequestFromInsideAWaitIsRefused) {
+    xsd.set("/x", "1");
+    Status inner;
+    xsd.on_wait = [&] {
+        xsd.on_wait = nullptr;
+        inner = client.write("/y", "2");
+    };
+    STRCMP_EQUAL("1", str(client.read("/x", buf)).c_str());
+    CHECK_EQUAL(Err::busy, inner.error());
+}
+
+TEST(Xenstore, AProtocolErrorSeenWhileIdleIsReportedByDispatch) {
+    Recorder rec;
+    CHECK(client.watch("/local/domain/1/w", "t", rec.callback()).ok());
+    xsd.inject_raw(std::string(16, '\xff'));
+    xsd.process();
+    auto ran = client.dispatch_watch_events();
+    CHECK_EQUAL(Err::protocol, ran.error());
+    CHECK(rec.saw("/local/domain/1/w", "t"));  // what was queued before the garbage still ran
+    CHECK_TRUE(client.failed());
+}
+
 TEST(Xenstore, AServerReportedErrorMeansNotConnected) {
     xsd.page.server_features = XENSTORE_SERVER_FEATURE_ERROR;
     xsd.page.error = XENSTORE_ERROR_COMM;
