@@ -1,6 +1,6 @@
 #include "boot/test_hooks.h"
 
-#include "kernel/command_line.h"
+#include "kernel/number.h"
 #include "kernel/log.h"
 
 namespace domd {
@@ -32,7 +32,7 @@ void TestHooks::run(std::string_view command) {
     if (command.substr(0, 5) == "echo ") {
         (void)store_.write(reply_node, command.substr(5));
     } else if (command.substr(0, 6) == "timer ") {
-        auto ms = parse_u64(command.substr(6));
+        auto ms = parse_unsigned(command.substr(6));
         if (!ms.ok() || ms.value() > 60000) {
             LOG_WARN("test hook: bad timer length");
             return;

@@ -27,28 +27,4 @@ Result<bool> parse_bool(std::string_view text) {
     return Err::invalid;
 }
 
-Result<uint64_t> parse_u64(std::string_view text) {
-    unsigned base = 10;
-    if (text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
-        base = 16;
-        text.remove_prefix(2);
-    }
-    if (text.empty()) return Err::invalid;
-    uint64_t value = 0;
-    for (char c : text) {
-        unsigned digit;
-        if (c >= '0' && c <= '9')
-            digit = static_cast<unsigned>(c - '0');
-        else if (base == 16 && c >= 'a' && c <= 'f')
-            digit = static_cast<unsigned>(c - 'a' + 10);
-        else if (base == 16 && c >= 'A' && c <= 'F')
-            digit = static_cast<unsigned>(c - 'A' + 10);
-        else
-            return Err::invalid;
-        if (value > (UINT64_MAX - digit) / base) return Err::overflow;
-        value = value * base + digit;
-    }
-    return value;
-}
-
 }  // namespace domd

@@ -17,7 +17,5 @@ int for_each_option(std::string_view line, Callback<void(std::string_view key, s
 
 // "0"/"1", "no"/"yes", "off"/"on", "false"/"true".
 Result<bool> parse_bool(std::string_view text);
-// Unsigned decimal, or hexadecimal with a 0x prefix; no sign, no spaces, no overflow.
-Result<uint64_t> parse_u64(std::string_view text);
 
 }  // namespace domd

@@ -1,5 +1,7 @@
 #include "xen/xenstore.h"
 
+#include "kernel/number.h"
+
 #include <cstring>
 
 namespace domd::xen {
@@ -41,33 +43,6 @@ Status ignore_payload(void*, std::string_view) { return ok_status(); }
 
 // ---- text ---------------------------------------------------------------------------------
 
-Result<uint64_t> parse_xs_unsigned(std::string_view text, XsNumber format) {
-    unsigned base = 10;
-    if (format == XsNumber::decimal_or_hex && text.size() >= 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X')) {
-        base = 16;
-        text.remove_prefix(2);
-    } else if (text.size() > 1 && text[0] == '0') {
-        return Err::invalid;  // "010": octal to some readers; never written by the toolstack
-    }
-    if (text.empty()) return Err::invalid;
-    auto digit = [base](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (base == 16 && c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (base == 16 && c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-    };
-    // Junk anywhere is Err::invalid, even when the digits before it would already overflow.
-    for (char c : text)
-        if (digit(c) < 0) return Err::invalid;
-    uint64_t value = 0;
-    for (char c : text) {
-        uint64_t d = static_cast<uint64_t>(digit(c));
-        if (value > (std::numeric_limits<uint64_t>::max() - d) / base) return Err::range;
-        value = value * base + d;
-    }
-    return value;
-}
-
 Result<XsPerm> parse_xs_perm(std::string_view text) {
     if (text.size() < 2 || text.size() > xs_perm_text_max) return Err::invalid;
     XsPerm perm;
@@ -79,7 +54,7 @@ Result<XsPerm> parse_xs_perm(std::string_view text) {
         default: return Err::invalid;
     }
     text.remove_prefix(1);
-    auto domid = parse_xs_unsigned(text);
+    auto domid = parse_unsigned(text);
     if (!domid || domid.value() > std::numeric_limits<uint16_t>::max()) return Err::invalid;
     perm.domid = static_cast<uint16_t>(domid.value());
     return perm;
@@ -225,8 +200,8 @@ void Xenstore::handle_message(const XsMessage& message) {
 
 // ---- nodes --------------------------------------------------------------------------------
 
-Result<std::string_view> Xenstore::read(std::string_view path, std::span<char> out, XsTx tx) {
-    TRY(check_path(path));
+Result<std::string_view> Xenstore::request_into(uint32_t type, XsTx tx, std::span<const std::string_view> parts,
+                                                std::span<char> out) {
     size_t length = 0;
     auto copy = [&](std::string_view payload) -> Status {
         if (payload.size() > out.size()) return Err::overflow;
@@ -234,16 +209,21 @@ Result<std::string_view> Xenstore::read(std::string_view path, std::span<char> o
         length = payload.size();
         return ok_status();
     };
-    const std::string_view parts[] = {path, nul};
-    TRY(request(XS_READ, tx, parts, ReplyHandler::ref(copy)));
+    TRY(request(type, tx, parts, ReplyHandler::ref(copy)));
     return std::string_view(out.data(), length);
+}
+
+Result<std::string_view> Xenstore::read(std::string_view path, std::span<char> out, XsTx tx) {
+    TRY(check_path(path));
+    const std::string_view parts[] = {path, nul};
+    return request_into(XS_READ, tx, parts, out);
 }
 
 Result<uint64_t> Xenstore::read_unsigned(std::string_view path, XsNumber format, XsTx tx) {
     char buffer[64];  // longer than any valid number without absurd leading zeros
     auto text = read(path, buffer, tx);
     if (!text) return text.error() == Err::overflow ? Err::range : text.error();
-    return parse_xs_unsigned(text.value(), format);
+    return parse_unsigned(text.value(), format);
 }
 
 Status Xenstore::write(std::string_view path, std::string_view value, XsTx tx) {
@@ -266,17 +246,10 @@ Status Xenstore::rm(std::string_view path, XsTx tx) {
 
 Result<XsDirectory> Xenstore::directory(std::string_view path, std::span<char> out, XsTx tx) {
     TRY(check_path(path));
-    size_t length = 0;
-    auto copy = [&](std::string_view payload) -> Status {
-        if (payload.size() > out.size()) return Err::overflow;
-        if (!payload.empty()) memcpy(out.data(), payload.data(), payload.size());
-        length = payload.size();
-        return ok_status();
-    };
     const std::string_view parts[] = {path, nul};
-    TRY(request(XS_DIRECTORY, tx, parts, ReplyHandler::ref(copy)));
+    std::string_view listing = TRY(request_into(XS_DIRECTORY, tx, parts, out));
     // Validated on our copy, so iteration needs no checks.
-    return XsDirectory::parse(std::string_view(out.data(), length));
+    return XsDirectory::parse(listing);
 }
 
 Result<size_t> Xenstore::get_perms(std::string_view path, std::span<XsPerm> out, XsTx tx) {
@@ -316,7 +289,7 @@ Status Xenstore::set_perms(std::string_view path, std::span<const XsPerm> perms,
 Result<XsTx> Xenstore::transaction_start() {
     uint32_t id = 0;
     auto parse = [&](std::string_view payload) -> Status {
-        auto value = parse_xs_unsigned(strip_nul(payload));
+        auto value = parse_unsigned(strip_nul(payload));
         if (!value || value.value() == 0 || value.value() > std::numeric_limits<uint32_t>::max())
             return Err::protocol;
         id = static_cast<uint32_t>(value.value());

@@ -14,6 +14,7 @@
 #include <type_traits>
 
 #include "kernel/callback.h"
+#include "kernel/number.h"
 #include "kernel/result.h"
 #include "xen/xenstore_ring.h"
 
@@ -59,14 +60,8 @@ Result<XsPerm> parse_xs_perm(std::string_view text);
 // Formats a permission into `out` (no NUL); returns its length. Err::overflow if it does not fit.
 Result<size_t> format_xs_perm(XsPerm perm, std::span<char> out);
 
-enum class XsNumber : uint8_t {
-    decimal,         // "0", "33554432"
-    decimal_or_hex,  // also "0x2000000" / "0X2000000"
-};
-// Strict unsigned parsing of xenstore text: digits only (no sign, no spaces, no leading zeros
-// on a decimal number other than "0", no trailing junk), Err::invalid for junk or empty text,
-// Err::range when the value does not fit in 64 bits.
-Result<uint64_t> parse_xs_unsigned(std::string_view text, XsNumber format = XsNumber::decimal);
+// Numbers in xenstore text are parsed strictly (kernel/number.h).
+using XsNumber = NumberFormat;
 
 // Maps xenstored's error strings ("ENOENT", "EAGAIN", ... see xsd_errors in io/xs_wire.h, plus
 // oxenstored's "EQUOTA") to Err. Unknown strings are a protocol error (Err::protocol).
@@ -241,6 +236,9 @@ private:
     // reply (valid only during the call). XS_ERROR replies become their Err.
     Status request(uint32_t type, XsTx tx, std::span<const std::string_view> parts, ReplyHandler on_reply);
     Status request_ok(uint32_t type, XsTx tx, std::span<const std::string_view> parts);
+    // A request whose reply payload is copied into `out` (Err::overflow if it does not fit).
+    Result<std::string_view> request_into(uint32_t type, XsTx tx, std::span<const std::string_view> parts,
+                                          std::span<char> out);
     // Reads every complete message now in the ring (bounded); events are queued, replies that
     // are not `expected_` are dropped. Sets `reply_` when the awaited reply arrives.
     Result<bool> pump();

@@ -30,16 +30,3 @@ TEST(CommandLine, ParsesBooleansStrictly) {
     CHECK_EQUAL(Err::invalid, parse_bool("2").error());
     CHECK_EQUAL(Err::invalid, parse_bool("").error());
 }
-
-TEST(CommandLine, ParsesNumbersStrictly) {
-    UNSIGNED_LONGLONGS_EQUAL(33554432, parse_u64("33554432").value());
-    UNSIGNED_LONGLONGS_EQUAL(0x2000000, parse_u64("0x2000000").value());
-    UNSIGNED_LONGLONGS_EQUAL(UINT64_MAX, parse_u64("18446744073709551615").value());
-    CHECK_EQUAL(Err::overflow, parse_u64("18446744073709551616").error());
-    CHECK_EQUAL(Err::overflow, parse_u64("0x10000000000000000").error());
-    CHECK_EQUAL(Err::invalid, parse_u64("-1").error());
-    CHECK_EQUAL(Err::invalid, parse_u64("12a").error());
-    CHECK_EQUAL(Err::invalid, parse_u64("0x").error());
-    CHECK_EQUAL(Err::invalid, parse_u64("").error());
-    CHECK_EQUAL(Err::invalid, parse_u64(" 1").error());
-}

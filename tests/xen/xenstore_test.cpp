@@ -15,7 +15,6 @@
 using namespace domd;
 using domd::test::FakeXenstored;
 using domd::xen::parse_xs_perm;
-using domd::xen::parse_xs_unsigned;
 using domd::xen::Xenstore;
 using domd::xen::XenstoreRing;
 using domd::xen::XsDirectory;
@@ -44,29 +43,6 @@ std::string str(Result<std::string_view> r) { return r.ok() ? std::string(r.valu
 // ---- text parsing -------------------------------------------------------------------------
 
 TEST_GROUP(XsText) {};
-
-TEST(XsText, ParsesStrictDecimal) {
-    UNSIGNED_LONGLONGS_EQUAL(0, parse_xs_unsigned("0").value());
-    UNSIGNED_LONGLONGS_EQUAL(33554432, parse_xs_unsigned("33554432").value());
-    UNSIGNED_LONGLONGS_EQUAL(UINT64_MAX, parse_xs_unsigned("18446744073709551615").value());
-    for (const char* junk : {"", "-1", "+1", " 1", "1 ", "1\n", "12a", "0x10", "010", "00", "1.0", "١"})
-        CHECK_EQUAL(Err::invalid, parse_xs_unsigned(junk).error());
-    CHECK_EQUAL(Err::invalid, parse_xs_unsigned(std::string_view("1\0", 2)).error());
-    CHECK_EQUAL(Err::range, parse_xs_unsigned("18446744073709551616").error());
-    CHECK_EQUAL(Err::range, parse_xs_unsigned("99999999999999999999999").error());
-    CHECK_EQUAL(Err::invalid, parse_xs_unsigned("99999999999999999999999x").error());
-}
-
-TEST(XsText, ParsesHexOnlyWhenAsked) {
-    UNSIGNED_LONGLONGS_EQUAL(0x2000000, parse_xs_unsigned("0x2000000", XsNumber::decimal_or_hex).value());
-    UNSIGNED_LONGLONGS_EQUAL(0xabcDEF, parse_xs_unsigned("0XabcDEF", XsNumber::decimal_or_hex).value());
-    UNSIGNED_LONGLONGS_EQUAL(0x10, parse_xs_unsigned("0x0010", XsNumber::decimal_or_hex).value());
-    UNSIGNED_LONGLONGS_EQUAL(42, parse_xs_unsigned("42", XsNumber::decimal_or_hex).value());
-    UNSIGNED_LONGLONGS_EQUAL(UINT64_MAX, parse_xs_unsigned("0xffffffffffffffff", XsNumber::decimal_or_hex).value());
-    CHECK_EQUAL(Err::range, parse_xs_unsigned("0x10000000000000000", XsNumber::decimal_or_hex).error());
-    for (const char* junk : {"0x", "0x-1", "-0x1", "0xg", "x10", "0x 1", "010", "0b1", "0x1p"})
-        CHECK_EQUAL(Err::invalid, parse_xs_unsigned(junk, XsNumber::decimal_or_hex).error());
-}
 
 TEST(XsText, ParsesAndFormatsPermissions) {
     CHECK(parse_xs_perm("n0").value() == (XsPerm{XsPerm::none, 0}));
