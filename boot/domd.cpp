@@ -75,6 +75,13 @@ Status Domd::start_xenstore() {
     return ok_status();
 }
 
+Status Domd::start_grant_tables() {
+    grant_table_.emplace(hv_, mapper_);
+    TRY(grant_table_->setup(platform_.grant_table_area));
+    grant_mapper_.emplace(hypercall_, frames_, mapper_);
+    return ok_status();
+}
+
 void Domd::print_banner() {
     auto version = hv_.version();
     uint64_t ram = 0;
@@ -95,6 +102,7 @@ void Domd::print_banner() {
     LOG_INFO("extended regions: %zu, %llu free frames for foreign and granted pages; shared_info at gfn %#llx",
              platform_.extended_count, static_cast<unsigned long long>(frames_.free_frames()),
              static_cast<unsigned long long>(shared_info_->gfn().value));
+    LOG_INFO("grant table: %u frames, %u refs", grant_table_->frames(), grant_table_->refs());
 }
 
 void Domd::on_control_request(xen::ControlRequest request) {
@@ -136,6 +144,7 @@ void Domd::run() {
     if (!(step = start_event_channels()).ok()) fail("event channels", step.error());
     if (!(step = start_console()).ok()) LOG_WARN("no PV console (%s): logging to Xen's console", err_name(step.error()));
     if (!(step = start_xenstore()).ok()) fail("xenstore", step.error());
+    if (!(step = start_grant_tables()).ok()) fail("grant table", step.error());
     print_banner();
 
     xen::Xenstore& store = xenstore_->store();
@@ -145,7 +154,8 @@ void Domd::run() {
                              xen::Xenstore::WatchCallback::to<&Domd::on_log_level_node>(this))).ok())
         fail("data/domd/loglevel watch", step.error());
     if (options_.test_hooks) {
-        test_hooks_.emplace(store, loop_, machine_);
+        test_hooks_.emplace(TestHookServices{store, loop_, machine_, *events_, *grant_table_, *grant_mapper_, mapper_,
+                                             static_cast<uint16_t>(domid_)});
         if (!(step = test_hooks_->start()).ok()) fail("test hooks", step.error());
     }
     (void)store.write("data/domd/version", DOMD_VERSION);

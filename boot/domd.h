@@ -18,6 +18,7 @@
 #include "kernel/mapper.h"
 #include "xen/console_ring.h"
 #include "xen/event_channels.h"
+#include "xen/grant_table.h"
 #include "xen/guest_control.h"
 #include "xen/hypervisor.h"
 #include "xen/pv_console.h"
@@ -36,6 +37,7 @@ private:
     Status start_event_channels();
     Status start_console();
     Status start_xenstore();
+    Status start_grant_tables();
     void print_banner();
     void on_control_request(xen::ControlRequest request);
     void on_log_level_node(std::string_view path, std::string_view token);
@@ -64,6 +66,9 @@ private:
     std::optional<xen::ConsoleRing> console_ring_;
     std::optional<xen::PortNotifier> console_notifier_;
     std::optional<xen::PvConsole> console_;
+
+    std::optional<xen::GrantTable> grant_table_;
+    std::optional<xen::GrantMapper> grant_mapper_;
 
     std::optional<XenstoreService> xenstore_;
     std::optional<xen::GuestControl> control_;

@@ -40,12 +40,64 @@ void TestHooks::run(std::string_view command) {
         timer_asked_ms_ = ms.value();
         timer_armed_at_ = clock_.now_ns();
         loop_.timers().arm(timer_, timer_armed_at_ + ms.value() * 1000000);
+    } else if (command == "selftest") {
+        self_test();
     } else if (command == "fault") {
         LOG_WARN("test hook: deliberate data abort on an unmapped address");
         *reinterpret_cast<volatile uint64_t*>(0xdead0000) = 1;
     } else {
         LOG_WARN("test hook: unknown command");
     }
+}
+
+void TestHooks::self_test() {
+    Status events = event_channel_loopback();
+    Status grants = events.ok() ? grant_self_map() : events;
+    if (events.ok() && grants.ok()) {
+        LOG_INFO("self-test passed");
+        (void)store_.write(reply_node, "ok");
+    } else {
+        LOG_ERROR("self-test failed: %s", err_name(grants.error()));
+        (void)store_.write(reply_node, err_name(grants.error()));
+    }
+}
+
+Status TestHooks::event_channel_loopback() {
+    uint32_t delivered = 0;
+    auto count = [&delivered](uint32_t) { ++delivered; };
+    // Xen conservatively marks the binding end pending when it binds (event_channel.c): give it
+    // a handler of its own so only what the listener receives is counted.
+    auto ignore = [](uint32_t) {};
+    xen::EventBinding listener = TRY(s_.events.alloc_unbound(s_.domid, xen::EventChannels::Handler::ref(count)));
+    xen::EventBinding talker =
+        TRY(s_.events.bind_interdomain(s_.domid, listener.port(), xen::EventChannels::Handler::ref(ignore)));
+    TRY(s_.events.send(talker.port()));
+    // Xen marks the other end pending at once; dispatch it here rather than via the loop.
+    for (int i = 0; i < 1000 && !delivered; ++i) s_.events.dispatch_pending(16);
+    LOG_INFO("self-test: event channel loopback %u -> %u: %u event(s) delivered", talker.port(), listener.port(),
+             delivered);
+    return delivered == 1 ? ok_status() : Status(Err::io);
+}
+
+Status TestHooks::grant_self_map() {
+    // A page of our own image, granted to ourselves and mapped a second time through the grant.
+    alignas(4096) static uint64_t page[512];
+    page[0] = 0x646f6d64'67726e74;  // "domdgrnt"
+    PhysAddr pa = TRY(s_.mapper.to_phys(VirtAddr::of(page)));
+    xen::Grant grant = TRY(s_.grants.grant(s_.domid, Gfn::containing(pa), false));
+    const grant_ref_t refs[] = {grant.ref()};
+    {
+        xen::GrantMapping mapping = TRY(s_.grant_mapper.map(s_.domid, refs, false));
+        auto* alias = mapping.as<volatile uint64_t>();
+        bool same = alias[0] == page[0];
+        alias[1] = 0x1234;  // written through the grant, read back through the image
+        same = same && page[1] == 0x1234;
+        LOG_INFO("self-test: grant ref %u of gfn %#llx mapped at %#lx: %s", grant.ref(),
+                 static_cast<unsigned long long>(Gfn::containing(pa).value), mapping.address().value,
+                 same ? "same page" : "different contents");
+        if (!same) return Err::io;
+    }
+    return grant.end();
 }
 
 void TestHooks::on_timer() {

@@ -7,15 +7,30 @@
 #include <string_view>
 
 #include "kernel/event_loop.h"
+#include "kernel/mapper.h"
 #include "kernel/timer_queue.h"
+#include "xen/event_channels.h"
+#include "xen/grant_table.h"
 #include "xen/xenstore.h"
 
 namespace domd {
 
+// What the hooks may touch.
+struct TestHookServices {
+    xen::Xenstore& store;
+    EventLoop& loop;
+    const EventLoopPlatform& clock;
+    xen::EventChannels& events;
+    xen::GrantTable& grants;
+    xen::GrantMapper& grant_mapper;
+    Mapper& mapper;
+    uint16_t domid;
+};
+
 class TestHooks {
 public:
-    TestHooks(xen::Xenstore& store, EventLoop& loop, const EventLoopPlatform& clock)
-        : store_(store), loop_(loop), clock_(clock) {}
+    explicit TestHooks(const TestHookServices& services)
+        : s_(services), store_(services.store), loop_(services.loop), clock_(services.clock) {}
 
     Status start();
 
@@ -23,7 +38,14 @@ private:
     void on_command_node(std::string_view path, std::string_view token);
     void run(std::string_view command);
     void on_timer();
+    // Exercises event channels and grant tables against the real hypervisor, with domd as both
+    // ends: an interdomain loopback channel, and one of its own pages granted to itself and
+    // mapped back through the grant table. Writes "ok" or the failure to data/domd/test-reply.
+    void self_test();
+    Status event_channel_loopback();
+    Status grant_self_map();
 
+    TestHookServices s_;
     xen::Xenstore& store_;
     EventLoop& loop_;
     const EventLoopPlatform& clock_;

@@ -1,5 +1,7 @@
 #include "xen/grant_table.h"
 
+#include "kernel/log.h"
+
 #include <cstddef>
 #include <utility>
 
@@ -225,7 +227,11 @@ Result<GrantMapping> GrantMapper::map(domid_t dom, std::span<const grant_ref_t> 
             failure = ops[i].status == not_processed ? Err::io : err_from_gntst(ops[i].status);
         }
     }
-    if (failure != Err{}) return failure;
+    if (failure != Err{}) {
+        LOG_DEBUG("grant map of %zu ref(s) from domain %u failed: rc %ld, status of the first %d", n, dom, rc,
+                 static_cast<int>(ops[0].status));
+        return failure;
+    }
 
     auto va = Mapping::create(mapper_, first.address(), n * page_size,
                               readonly ? MapAttrs::read_only() : MapAttrs::read_write());

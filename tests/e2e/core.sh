@@ -23,6 +23,12 @@ xenstore-write "$(home)/data/domd/loglevel" debug
 wait_for 10 log_has domd "log level is now debug" || fail "live log level change not seen"
 step "live log level change seen in domd's log"
 
+step "event channels and grant tables against real Xen (domd at both ends)"
+xenstore-rm "$(home)/data/domd/test-reply"
+test_hook selftest
+wait_for 20 reply_is ok || fail "self-test: $(xenstore-read "$(home)/data/domd/test-reply" 2>&1)"
+grep "self-test:" "$(console_log domd)" | sed 's/^.*I self-test: /E2E:   /'
+
 step "a 300 ms timer deadline"
 test_hook "timer 300"
 wait_for 10 log_has domd "test timer fired" || fail "test timer never fired"
