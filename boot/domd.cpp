@@ -15,8 +15,10 @@ constexpr uint64_t max_device_tree = 2u << 20;
 }  // namespace
 
 Domd::Domd(uint64_t dt_pa, uint64_t load_pa) : memory_(load_pa), mapper_(memory_.address_space()), dt_pa_(dt_pa) {
-    // Xen's own console until the PV console is up (it also works for dom0less guests).
+    // Xen's own console until the PV console is up (it also works for dom0less guests); the
+    // boot log is kept and replayed into the PV console once it exists.
     logging::add_sink(&debug_console_);
+    logging::add_sink(&boot_log_);
     machine_.timer().init();
     log_timer = &machine_.timer();
     logging::set_clock(log_clock);
@@ -61,6 +63,8 @@ Status Domd::start_console() {
     console_ring_.emplace(*console_page_.as<xencons_interface>());
     console_notifier_.emplace(*events_, static_cast<uint32_t>(port));
     console_.emplace(*console_ring_, *console_notifier_, hv_);
+    logging::remove_sink(&boot_log_);
+    boot_log_.replay(*console_);
     logging::add_sink(&*console_);
     if (!options_.xen_console) logging::remove_sink(&debug_console_);
     return ok_status();
@@ -82,23 +86,25 @@ Status Domd::start_grant_tables() {
     return ok_status();
 }
 
-void Domd::print_banner() {
-    auto version = hv_.version();
+void Domd::print_boot_facts() {
     uint64_t ram = 0;
     for (size_t i = 0; i < platform_.memory_count; ++i) ram += platform_.memory[i].size;
     logging::rawf("\ndomd %s: Xen driver domain for virtio disks\n", DOMD_VERSION);
-    LOG_INFO("running on Xen %u.%u%s (%.*s) as domain %llu, %llu MiB RAM at %#llx, %s",
-             version.ok() ? version.value().major : 0, version.ok() ? version.value().minor : 0,
-             version.ok() ? version.value().extra : "?", static_cast<int>(platform_.xen_compatible.size()),
-             platform_.xen_compatible.data(), static_cast<unsigned long long>(domid_),
+    LOG_INFO("%llu MiB RAM at %#llx, %s; device tree at %#llx: model \"%.*s\", command line \"%.*s\"",
              static_cast<unsigned long long>(ram >> 20), static_cast<unsigned long long>(platform_.memory[0].base.value),
-             machine_.gic_name());
-    LOG_INFO("device tree at %#llx: model \"%.*s\", command line \"%.*s\"", static_cast<unsigned long long>(dt_pa_),
-             static_cast<int>(platform_.model.size()), platform_.model.data(),
-             static_cast<int>(platform_.bootargs.size()), platform_.bootargs.data());
+             machine_.gic_name(), static_cast<unsigned long long>(dt_pa_), static_cast<int>(platform_.model.size()),
+             platform_.model.data(), static_cast<int>(platform_.bootargs.size()), platform_.bootargs.data());
     LOG_INFO("options: loglevel=%s idle=%s xen_console=%d testhooks=%d", logging::level_name(options_.log_level),
              options_.idle == IdleMode::block ? "block" : "poll", options_.xen_console, options_.test_hooks);
     memory_.log_memory_map();
+}
+
+void Domd::print_xen_facts() {
+    auto version = hv_.version();
+    LOG_INFO("running on Xen %u.%u%s (%.*s) as domain %llu", version.ok() ? version.value().major : 0,
+             version.ok() ? version.value().minor : 0, version.ok() ? version.value().extra : "?",
+             static_cast<int>(platform_.xen_compatible.size()), platform_.xen_compatible.data(),
+             static_cast<unsigned long long>(domid_));
     LOG_INFO("extended regions: %zu, %llu free frames for foreign and granted pages; shared_info at gfn %#llx",
              platform_.extended_count, static_cast<unsigned long long>(frames_.free_frames()),
              static_cast<unsigned long long>(shared_info_->gfn().value));
@@ -139,13 +145,14 @@ void Domd::run() {
     logging::set_level(options_.log_level);
     loop_.set_mode(options_.idle);
     if (!(step = machine_.init(platform_, mapper_)).ok()) fail("interrupt controller", step.error());
+    print_boot_facts();
     if (!platform_.has_hypervisor) fail("Xen interfaces (no /hypervisor node in the device tree)", Err::not_found);
     take_extended_regions();
     if (!(step = start_event_channels()).ok()) fail("event channels", step.error());
     if (!(step = start_console()).ok()) LOG_WARN("no PV console (%s): logging to Xen's console", err_name(step.error()));
     if (!(step = start_xenstore()).ok()) fail("xenstore", step.error());
     if (!(step = start_grant_tables()).ok()) fail("grant table", step.error());
-    print_banner();
+    print_xen_facts();
 
     xen::Xenstore& store = xenstore_->store();
     control_.emplace(store, xen::GuestControl::Handler::to<&Domd::on_control_request>(this));

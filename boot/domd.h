@@ -15,6 +15,7 @@
 #include "kernel/devicetree.h"
 #include "kernel/event_loop.h"
 #include "kernel/frame_allocator.h"
+#include "kernel/log_buffer.h"
 #include "kernel/mapper.h"
 #include "xen/console_ring.h"
 #include "xen/event_channels.h"
@@ -38,7 +39,8 @@ private:
     Status start_console();
     Status start_xenstore();
     Status start_grant_tables();
-    void print_banner();
+    void print_boot_facts();
+    void print_xen_facts();
     void on_control_request(xen::ControlRequest request);
     void on_log_level_node(std::string_view path, std::string_view token);
     [[noreturn]] void fail(const char* what, Err error);
@@ -47,6 +49,7 @@ private:
     arm64::HvcHypercall hypercall_;
     xen::Hypervisor hv_{hypercall_};
     xen::DebugConsole debug_console_{hv_};
+    LogBuffer boot_log_;
     arm64::KernelMemory memory_;
     Mapper& mapper_;
     FrameAllocator frames_;
