@@ -14,8 +14,6 @@ constexpr uint32_t GICC_BPR = 0x008;
 constexpr uint32_t GICC_IAR = 0x00c;
 constexpr uint32_t GICC_EOIR = 0x010;
 
-constexpr uint32_t priority = 0xa0;
-
 }  // namespace
 
 Status GicV2::init() {
@@ -27,10 +25,7 @@ Status GicV2::init() {
 }
 
 void GicV2::enable_ppi(uint32_t intid) {
-    uint32_t reg = GICD_IPRIORITYR + (intid & ~3u);
-    uint32_t shift = (intid & 3) * 8;
-    uint32_t value = gicd_.read32(reg);
-    gicd_.write32(reg, (value & ~(0xffu << shift)) | (priority << shift));
+    set_priority(gicd_, GICD_IPRIORITYR, intid, interrupt_priority);
     gicd_.write32(GICD_ISENABLER + (intid / 32) * 4, 1u << (intid % 32));
 }
 

@@ -22,8 +22,6 @@ constexpr uint64_t GICR_SGI_BASE = 0x10000;
 constexpr uint32_t GICR_IGROUPR0 = 0x0080;
 constexpr uint32_t GICR_ISENABLER0 = 0x0100;
 constexpr uint32_t GICR_IPRIORITYR = 0x0400;
-
-constexpr uint32_t priority = 0xa0;
 constexpr int poll_limit = 1000000;
 
 template <typename Done>
@@ -74,10 +72,7 @@ Status GicV3::init() {
 }
 
 void GicV3::enable_ppi(uint32_t intid) {
-    uint32_t reg = GICR_IPRIORITYR + (intid & ~3u);
-    uint32_t shift = (intid & 3) * 8;
-    uint32_t value = sgi_.read32(reg);
-    sgi_.write32(reg, (value & ~(0xffu << shift)) | (priority << shift));
+    set_priority(sgi_, GICR_IPRIORITYR, intid, interrupt_priority);
     sgi_.write32(GICR_ISENABLER0, 1u << intid);
 }
 

@@ -38,10 +38,7 @@ ms=$(echo "$line" | sed 's/.*after \([0-9]*\) ms.*/\1/')
 [ "$ms" -ge 300 ] || fail "timer fired early ($ms ms)"
 
 step "idle CPU in blocking mode"
-before=$(domain_cpu_seconds domd)
-sleep 6
-after=$(domain_cpu_seconds domd)
-used=$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.1f", a - b }')
+used=$(cpu_used_over domd 6)
 step "domd used ${used} s of CPU in 6 s of idle (blocking)"
 awk -v u="$used" 'BEGIN { exit !(u <= 0.3) }' || fail "idle CPU too high in blocking mode: $used s"
 
@@ -58,10 +55,7 @@ wait_for 30 domain_gone domd || fail "crashed domd not destroyed"
 step "polling mode keeps its vCPU busy"
 xl create domd.cfg 'extra="loglevel=info idle=poll"' || fail "xl create (poll)"
 wait_for 30 status_is ready || fail "polling domd not ready"
-before=$(domain_cpu_seconds domd)
-sleep 3
-after=$(domain_cpu_seconds domd)
-used=$(awk -v a="$after" -v b="$before" 'BEGIN { printf "%.1f", a - b }')
+used=$(cpu_used_over domd 3)
 step "domd used ${used} s of CPU in 3 s of idle (polling)"
 awk -v u="$used" 'BEGIN { exit !(u >= 1.0) }' || fail "polling domd did not poll: $used s"
 xl destroy domd

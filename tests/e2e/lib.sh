@@ -32,3 +32,10 @@ log_count() { grep -c -- "$2" "$(console_log "$1")" 2>/dev/null || echo 0; }
 domain_state() { xl list "$1" 2>/dev/null | awk 'NR == 2 {print $5}'; }
 # CPU seconds consumed so far (xl list's Time(s) column).
 domain_cpu_seconds() { xl list "$1" 2>/dev/null | awk 'NR == 2 {print $6}'; }
+# cpu_used_over DOMAIN SECONDS: CPU seconds the domain consumed while we slept that long.
+cpu_used_over() {
+    before=$(domain_cpu_seconds "$1")
+    sleep "$2"
+    after=$(domain_cpu_seconds "$1")
+    awk -v a="$after" -v b="$before" 'BEGIN { printf "%.1f", a - b }'
+}
