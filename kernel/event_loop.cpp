@@ -20,21 +20,14 @@ void EventLoop::run_once() {
     // Block mode with nothing done: sleep until the next event or deadline.
     for (size_t i = 0; i < source_count_; ++i)
         if (sources_[i]->ready()) return;
-    auto deadline = timers_.next_deadline();
-    if (deadline) {
-        if (!wakeup_armed_ || armed_for_ != *deadline) {
-            platform_.arm_wakeup(*deadline);
-            wakeup_armed_ = true;
-            armed_for_ = *deadline;
-        }
-    } else if (wakeup_armed_) {
+    // The timer interrupt disarms the hardware timer, and others borrow it meanwhile (the
+    // xenstore waiter): set it from the queue before every sleep.
+    if (auto deadline = timers_.next_deadline())
+        platform_.arm_wakeup(*deadline);
+    else
         platform_.disarm_wakeup();
-        wakeup_armed_ = false;
-    }
     ++stats_.idle_waits;
     platform_.wait_for_interrupt();
-    // The timer interrupt disarms the hardware timer; arm again next time round.
-    wakeup_armed_ = false;
 }
 
 void EventLoop::run() {

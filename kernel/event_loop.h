@@ -71,8 +71,6 @@ private:
     size_t source_count_ = 0;
     TimerQueue timers_;
     bool stopping_ = false;
-    bool wakeup_armed_ = false;
-    uint64_t armed_for_ = 0;
     EventLoopStats stats_;
 };
 

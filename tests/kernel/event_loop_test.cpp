@@ -48,11 +48,11 @@ TEST(EventLoop, DoesWorkWithoutBlocking) {
     CHECK(platform.calls.empty());
 }
 
-TEST(EventLoop, BlocksWhenIdleWithoutAWakeupIfNoTimer) {
+TEST(EventLoop, BlocksWhenIdleWithTheWakeupOffIfNoTimer) {
     EventLoop loop(platform, IdleMode::block);
     loop.add_source(source);
     loop.run_once();
-    CHECK((std::vector<std::string>{"wait"}) == platform.calls);
+    CHECK((std::vector<std::string>{"disarm", "wait"}) == platform.calls);
     LONGS_EQUAL(1, (long)loop.stats().idle_waits);
 }
 
@@ -62,6 +62,15 @@ TEST(EventLoop, ArmsTheWakeupForTheNextDeadlineBeforeBlocking) {
     loop.timers().arm(t, 5000);
     loop.run_once();
     CHECK((std::vector<std::string>{"arm 5000", "wait"}) == platform.calls);
+}
+
+TEST(EventLoop, ArmsAgainBeforeEverySleep) {
+    EventLoop loop(platform, IdleMode::block);
+    Timer t;
+    loop.timers().arm(t, 5000);
+    loop.run_once();
+    loop.run_once();
+    CHECK((std::vector<std::string>{"arm 5000", "wait", "arm 5000", "wait"}) == platform.calls);
 }
 
 TEST(EventLoop, FiresTimersOnceTheirTimeComes) {
