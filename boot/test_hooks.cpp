@@ -6,6 +6,17 @@
 namespace domd {
 namespace {
 
+// Recurses until the main stack runs into its guard page (long before the limit, which only
+// exists so the compiler cannot call the recursion infinite); the result is used after each
+// call so the frames can neither be dropped nor turned into a loop.
+volatile uint64_t recursion_limit = uint64_t{1} << 40;
+[[gnu::noinline]] uint64_t exhaust_stack(uint64_t depth) {
+    volatile uint8_t frame[512];
+    frame[depth % sizeof frame] = static_cast<uint8_t>(depth);
+    if (depth == recursion_limit) return frame[0];
+    return exhaust_stack(depth + 1) + frame[(depth * 7) % sizeof frame];
+}
+
 constexpr std::string_view command_node = "data/domd/test";
 constexpr std::string_view reply_node = "data/domd/test-reply";
 
@@ -45,6 +56,9 @@ void TestHooks::run(std::string_view command) {
     } else if (command == "fault") {
         LOG_WARN("test hook: deliberate data abort on an unmapped address");
         *reinterpret_cast<volatile uint64_t*>(0xdead0000) = 1;
+    } else if (command == "stack-overflow") {
+        LOG_WARN("test hook: unbounded recursion into the stack's guard page");
+        (void)exhaust_stack(0);
     } else {
         LOG_WARN("test hook: unknown command");
     }

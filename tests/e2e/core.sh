@@ -52,6 +52,19 @@ step "xl list: $(xl list domd | awk 'NR==2 {print $1, $5}') (crashed, preserved)
 xl destroy domd
 wait_for 30 domain_gone domd || fail "crashed domd not destroyed"
 
+step "a stack overflow hits the guard page and is still reported"
+xl create domd.cfg 'extra="loglevel=info testhooks=1"' 'on_crash="preserve"' || fail "xl create (stack)"
+wait_for 30 status_is ready || fail "domd not ready (stack)"
+test_hook stack-overflow
+wait_for 20 log_has domd "domd crash" || fail "no crash report for the stack overflow"
+# The console log keeps the earlier instance's crash too: look at the last report only.
+grep -A1 "domd crash" "$(console_log domd)" | tail -n 2 | sed 's/^/E2E:   /'
+grep -A1 "domd crash" "$(console_log domd)" | tail -n 1 | grep -q "translation fault, level 3 on write" ||
+    fail "the overflow did not fault on the guard page"
+wait_for 20 sh -c 'xl list domd | awk "NR==2 {print \$5}" | grep -q c' || fail "domd not in crashed state (stack)"
+xl destroy domd
+wait_for 30 domain_gone domd || fail "crashed domd not destroyed (stack)"
+
 step "polling mode keeps its vCPU busy"
 xl create domd.cfg 'extra="loglevel=info idle=poll"' || fail "xl create (poll)"
 wait_for 30 status_is ready || fail "polling domd not ready"
