@@ -14,6 +14,22 @@
     b       save_and_dispatch
 .endm
 
+// An exception taken while already on the exception stack means a handler faulted; its SP may
+// be the reason (an overflowed exception stack), and saving a frame there would fault again,
+// forever. Restart from the top of the exception stack: we are crashing anyway. TPIDR_EL1 is
+// free scratch (domd never uses it otherwise).
+.macro vector_entry_fresh_stack index
+    .balign 0x80
+    msr     tpidr_el1, x0
+    ldr     x0, =__exception_stack_top
+    mov     sp, x0
+    mrs     x0, tpidr_el1
+    sub     sp, sp, #FRAME_SIZE
+    stp     x0, x1, [sp, #16 * 0]
+    mov     x1, #\index
+    b       save_and_dispatch
+.endm
+
     .section .text.vectors, "ax"
     .balign 2048
     .global arm64_vectors
@@ -22,10 +38,10 @@ arm64_vectors:
     vector_entry 1      // current EL, SP_EL0: IRQ
     vector_entry 2      // current EL, SP_EL0: FIQ
     vector_entry 3      // current EL, SP_EL0: SError
-    vector_entry 4      // current EL, SP_ELx: synchronous (a fault inside a handler)
-    vector_entry 5      // current EL, SP_ELx: IRQ
-    vector_entry 6      // current EL, SP_ELx: FIQ
-    vector_entry 7      // current EL, SP_ELx: SError
+    vector_entry_fresh_stack 4      // current EL, SP_ELx: synchronous (a fault inside a handler)
+    vector_entry_fresh_stack 5      // current EL, SP_ELx: IRQ
+    vector_entry_fresh_stack 6      // current EL, SP_ELx: FIQ
+    vector_entry_fresh_stack 7      // current EL, SP_ELx: SError
     vector_entry 8      // lower EL, AArch64 (never: nothing runs at EL0)
     vector_entry 9
     vector_entry 10
