@@ -1,5 +1,6 @@
 #include "boot/domd.h"
 
+#include "arch/arm64/shutdown.h"
 #include "kernel/log.h"
 #include "xen/abi.h"
 
@@ -184,9 +185,6 @@ void Domd::fail(const char* what, Err error) {
     stop(xen::ShutdownReason::crash);
 }
 
-void Domd::stop(xen::ShutdownReason reason) {
-    (void)hv_.shutdown(reason);
-    for (;;) asm volatile("wfi");
-}
+void Domd::stop(xen::ShutdownReason reason) { arm64::shutdown_domain(reason); }
 
 }  // namespace domd

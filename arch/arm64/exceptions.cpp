@@ -5,7 +5,7 @@
 #include <cstdio>
 
 #include "arch/arm64/exception_frame.h"
-#include "arch/arm64/hypercall.h"
+#include "arch/arm64/shutdown.h"
 #include "arch/arm64/layout.h"
 #include "arch/arm64/sysreg.h"
 #include "kernel/log.h"
@@ -92,11 +92,7 @@ void print_backtrace(uint64_t pc, uint64_t fp) {
 }
 
 [[noreturn]] void crash(const ExceptionFrame& f, unsigned kind) {
-    if (crashing) {  // a fault while reporting: skip the report
-        HvcHypercall hc;
-        (void)xen::Hypervisor(hc).shutdown(xen::ShutdownReason::crash);
-        for (;;) asm volatile("wfi");
-    }
+    if (crashing) shutdown_domain(xen::ShutdownReason::crash);  // a fault while reporting
     crashing = true;
     Esr esr{f.esr};
     logging::rawf("\n*** domd crash: %s exception: %s (EC 0x%02x, ISS 0x%07x)\n", vector_name(kind),
@@ -122,9 +118,7 @@ void print_backtrace(uint64_t pc, uint64_t fp) {
     }
     print_backtrace(f.elr, f.x[29]);
     logging::raw("*** shutting down with reason crash\n");
-    HvcHypercall hc;
-    (void)xen::Hypervisor(hc).shutdown(xen::ShutdownReason::crash);
-    for (;;) asm volatile("wfi");
+    shutdown_domain(xen::ShutdownReason::crash);
 }
 
 }  // namespace

@@ -5,15 +5,17 @@
 #include <cstdio>
 
 #include "arch/arm64/hypercall.h"
+#include "arch/arm64/shutdown.h"
 #include "kernel/log.h"
 #include "kernel/panic.h"
 #include "xen/hypervisor.h"
 
 namespace domd {
 
-[[noreturn]] static void crash_now() {
+void arm64::shutdown_domain(xen::ShutdownReason reason) {
     arm64::HvcHypercall hc;
-    (void)xen::Hypervisor(hc).shutdown(xen::ShutdownReason::crash);
+    (void)xen::Hypervisor(hc).shutdown(reason);
+    // Xen does not return from a shutdown of the calling domain; should it, stay put.
     for (;;) asm volatile("wfi");
 }
 
@@ -24,7 +26,7 @@ void panic(const char* format, ...) {
     vsnprintf(message, sizeof message, format, args);
     va_end(args);
     logging::rawf("\n*** domd panic: %s\n*** shutting down with reason crash\n", message);
-    crash_now();
+    arm64::shutdown_domain(xen::ShutdownReason::crash);
 }
 
 }  // namespace domd
