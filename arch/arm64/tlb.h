@@ -2,6 +2,7 @@
 // requirements" and "Using break-before-make when updating translation table entries").
 #pragma once
 
+#include "arch/arm64/tlbi.h"
 #include "kernel/addr.h"
 
 namespace domd::arm64 {
@@ -13,7 +14,7 @@ struct Arm64Tlb {
     // After an entry was invalidated: drop cached translations of va (for a block, any address
     // in it names the entry), then wait for completion on all PEs.
     void invalidate(VirtAddr va, int /*level*/) {
-        asm volatile("tlbi vaae1is, %0\n dsb ish\n isb" ::"r"(va.value >> page_shift) : "memory");
+        asm volatile("tlbi vaae1is, %0\n dsb ish\n isb" ::"r"(tlbi_all_asid_operand(va).raw) : "memory");
     }
 };
 
