@@ -2,10 +2,22 @@
 
 namespace domd {
 
+Timer::~Timer() {
+    if (queue_) queue_->cancel(*this);
+}
+
+TimerQueue::~TimerQueue() {
+    while (Timer* t = head_) {
+        head_ = t->next_;
+        t->next_ = nullptr;
+        t->queue_ = nullptr;
+    }
+}
+
 void TimerQueue::arm(Timer& timer, uint64_t deadline_ns) {
-    cancel(timer);
+    if (timer.queue_) timer.queue_->cancel(timer);
     timer.deadline_ = deadline_ns;
-    timer.armed_ = true;
+    timer.queue_ = this;
     timer.generation_ = generation_;
     Timer** link = &head_;
     while (*link && (*link)->deadline_ <= deadline_ns) link = &(*link)->next_;
@@ -14,7 +26,7 @@ void TimerQueue::arm(Timer& timer, uint64_t deadline_ns) {
 }
 
 void TimerQueue::cancel(Timer& timer) {
-    if (!timer.armed_) return;
+    if (timer.queue_ != this) return;
     for (Timer** link = &head_; *link; link = &(*link)->next_) {
         if (*link == &timer) {
             *link = timer.next_;
@@ -22,7 +34,7 @@ void TimerQueue::cancel(Timer& timer) {
         }
     }
     timer.next_ = nullptr;
-    timer.armed_ = false;
+    timer.queue_ = nullptr;
 }
 
 std::optional<uint64_t> TimerQueue::next_deadline() const {
@@ -44,7 +56,7 @@ int TimerQueue::run_expired(uint64_t now_ns) {
         }
         *link = t->next_;
         t->next_ = nullptr;
-        t->armed_ = false;
+        t->queue_ = nullptr;
         ++fired;
         if (t->on_fire_) t->on_fire_();
         link = &head_;  // the callback may have armed or cancelled anything

@@ -1,6 +1,10 @@
 // One-shot deadlines on the monotonic nanosecond clock. Timers are intrusive (the owner holds
 // the Timer object, the queue only links it), so arming never allocates. Ordered by deadline;
 // a handful of timers are live at once, so a sorted list is the right size of tool.
+//
+// A Timer knows the queue it is armed in: destroying an armed timer cancels it, and a queue
+// destroyed first disarms the timers it still links, so neither side is left with a dangling
+// link.
 #pragma once
 
 #include <cstdint>
@@ -10,14 +14,17 @@
 
 namespace domd {
 
+class TimerQueue;
+
 class Timer {
 public:
     explicit Timer(Callback<void()> on_fire = {}) : on_fire_(on_fire) {}
     Timer(const Timer&) = delete;
     Timer& operator=(const Timer&) = delete;
+    ~Timer();
 
     void set_callback(Callback<void()> on_fire) { on_fire_ = on_fire; }
-    bool armed() const { return armed_; }
+    bool armed() const { return queue_ != nullptr; }
     uint64_t deadline() const { return deadline_; }
 
 private:
@@ -25,8 +32,8 @@ private:
     Callback<void()> on_fire_;
     uint64_t deadline_ = 0;
     Timer* next_ = nullptr;
+    TimerQueue* queue_ = nullptr;  // where it is armed; nullptr when not armed
     uint64_t generation_ = 0;
-    bool armed_ = false;
 };
 
 class TimerQueue {
@@ -34,9 +41,12 @@ public:
     TimerQueue() = default;
     TimerQueue(const TimerQueue&) = delete;
     TimerQueue& operator=(const TimerQueue&) = delete;
+    ~TimerQueue();
 
-    // (Re)arms `timer` for `deadline_ns`; a timer already armed is moved.
+    // (Re)arms `timer` for `deadline_ns`; a timer already armed (here or in another queue) is
+    // moved.
     void arm(Timer& timer, uint64_t deadline_ns);
+    // Disarms `timer` if this queue holds it.
     void cancel(Timer& timer);
     std::optional<uint64_t> next_deadline() const;
     // Fires every timer whose deadline is <= now, earliest first; returns how many fired. A

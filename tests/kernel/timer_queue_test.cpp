@@ -80,3 +80,44 @@ TEST(TimerQueue, ACallbackMayCancelAnotherExpiredTimer) {
     LONGS_EQUAL(0, second_fired);
     CHECK(queue.empty());
 }
+
+// A destroyed armed timer takes itself out of the queue: the queue must not keep a link to
+// freed memory (ASan reports a use after free here if it does).
+TEST(TimerQueue, DestroyingAnArmedTimerCancelsIt) {
+    Recorder b{&order, 2};
+    Timer later(Callback<void()>::to<&Recorder::fire>(&b));
+    auto* first = new Timer;
+    auto* middle = new Timer;
+    queue.arm(*first, 10);
+    queue.arm(*middle, 15);
+    queue.arm(later, 20);
+    delete first;  // the head of the list
+    delete middle;  // linked between two live timers
+    UNSIGNED_LONGLONGS_EQUAL(20, *queue.next_deadline());
+    LONGS_EQUAL(1, queue.run_expired(100));
+    CHECK((std::vector<int>{2}) == order);
+    CHECK(queue.empty());
+}
+
+TEST(TimerQueue, ADestroyedQueueDisarmsItsTimers) {
+    Timer t;
+    {
+        TimerQueue other;
+        other.arm(t, 10);
+        CHECK(t.armed());
+    }
+    CHECK_FALSE(t.armed());
+    queue.arm(t, 5);  // still usable, and its destructor touches only the live queue
+    CHECK(t.armed());
+}
+
+TEST(TimerQueue, ArmingInAnotherQueueMovesTheTimer) {
+    Timer t;
+    TimerQueue other;
+    other.arm(t, 10);
+    queue.arm(t, 20);
+    CHECK(other.empty());
+    UNSIGNED_LONGLONGS_EQUAL(20, *queue.next_deadline());
+    other.cancel(t);  // not its queue any more: nothing happens
+    CHECK(t.armed());
+}
