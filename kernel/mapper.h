@@ -7,6 +7,8 @@
 #include <cstdint>
 
 #include "kernel/addr.h"
+#include "kernel/log.h"
+#include "kernel/owned.h"
 #include "kernel/page_table.h"
 #include "kernel/result.h"
 
@@ -22,51 +24,49 @@ public:
     // Where a mapped virtual address lands in our physmap (through the page tables).
     virtual Result<PhysAddr> to_phys(VirtAddr va) const = 0;
 
+    // Unmaps a Mapping could not undo: its pages stay mapped (and its window pages in use).
+    uint64_t failed_unmaps() const { return failed_unmaps_; }
+
 protected:
     ~Mapper() = default;
+
+private:
+    friend struct UnmapRange;
+    uint64_t failed_unmaps_ = 0;
+};
+
+// What a Mapping holds, and how it lets go.
+struct MappedRange {
+    Mapper* mapper = nullptr;
+    VirtAddr va{};
+    uint64_t size = 0;
+};
+struct UnmapRange {
+    static void release(MappedRange& m) {
+        Status unmapped = m.mapper->unmap(m.va, m.size);
+        if (unmapped.ok()) return;
+        ++m.mapper->failed_unmaps_;
+        LOG_WARN("unmapping %#llx (+%#llx) failed: %s; its pages stay mapped",
+                 static_cast<unsigned long long>(m.va.value), static_cast<unsigned long long>(m.size),
+                 err_name(unmapped.error()));
+    }
 };
 
 // Owns one mapping and removes it when destroyed.
-class Mapping {
+class Mapping : public Owned<MappedRange, UnmapRange> {
 public:
     Mapping() = default;
-    Mapping(Mapper& mapper, VirtAddr va, uint64_t size) : mapper_(&mapper), va_(va), size_(size) {}
-    Mapping(Mapping&& other) : mapper_(other.mapper_), va_(other.va_), size_(other.size_) {
-        other.mapper_ = nullptr;
-    }
-    Mapping& operator=(Mapping&& other) {
-        if (this != &other) {
-            reset();
-            mapper_ = other.mapper_;
-            va_ = other.va_;
-            size_ = other.size_;
-            other.mapper_ = nullptr;
-        }
-        return *this;
-    }
-    Mapping(const Mapping&) = delete;
-    Mapping& operator=(const Mapping&) = delete;
-    ~Mapping() { reset(); }
+    Mapping(Mapper& mapper, VirtAddr va, uint64_t size) : Owned(MappedRange{&mapper, va, size}) {}
 
     static Result<Mapping> create(Mapper& mapper, PhysAddr pa, uint64_t size, MapAttrs attrs) {
         VirtAddr va = TRY(mapper.map(pa, size, attrs));
         return Mapping(mapper, va, size);
     }
 
-    void reset() {
-        if (mapper_) (void)mapper_->unmap(va_, size_);
-        mapper_ = nullptr;
-    }
-    bool valid() const { return mapper_ != nullptr; }
-    VirtAddr address() const { return va_; }
-    uint64_t size() const { return size_; }
+    VirtAddr address() const { return resource().va; }
+    uint64_t size() const { return resource().size; }
     template <typename T>
-    T* as() const { return va_.as<T>(); }
-
-private:
-    Mapper* mapper_ = nullptr;
-    VirtAddr va_{};
-    uint64_t size_ = 0;
+    T* as() const { return resource().va.template as<T>(); }
 };
 
 }  // namespace domd

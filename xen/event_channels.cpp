@@ -5,6 +5,7 @@
 #include <utility>
 
 #include "kernel/atomic.h"
+#include "kernel/log.h"
 
 namespace domd::xen {
 
@@ -31,21 +32,17 @@ void PortNotifier::notify() {
     if (!channels_->send(port_).ok()) ++channels_->stats_.send_errors;
 }
 
-EventBinding& EventBinding::operator=(EventBinding&& other) {
-    if (this != &other) {
-        reset();
-        channels_ = other.channels_;
-        port_ = other.port_;
-        other.channels_ = nullptr;
-    }
-    return *this;
+Status EventBinding::close() {
+    if (!valid()) return ok_status();
+    BoundPort b = disown();
+    return b.channels->close(b.port);
 }
 
-Status EventBinding::close() {
-    if (!channels_) return ok_status();
-    EventChannels* channels = channels_;
-    channels_ = nullptr;
-    return channels->close(port_);
+void ClosePort::release(BoundPort& b) {
+    Status closed = b.channels->close(b.port);
+    if (closed.ok()) return;
+    ++b.channels->stats_.close_errors;
+    LOG_WARN("closing event channel %u failed: %s", b.port, err_name(closed.error()));
 }
 
 // ---- EventChannels -------------------------------------------------------------------------

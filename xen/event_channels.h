@@ -15,6 +15,7 @@
 
 #include "kernel/callback.h"
 #include "kernel/notifier.h"
+#include "kernel/owned.h"
 #include "kernel/result.h"
 #include "xen/abi.h"
 #include "xen/hypercall.h"
@@ -36,33 +37,30 @@ private:
     uint32_t port_;
 };
 
+// What an EventBinding holds, and how it lets go: close the port (and drop its handler).
+struct BoundPort {
+    EventChannels* channels = nullptr;
+    uint32_t port = 0;
+};
+struct ClosePort {
+    static void release(BoundPort& b);
+};
+
 // Owns a port we bound: closing it (and dropping its handler) when destroyed.
-class EventBinding {
+class EventBinding : public Owned<BoundPort, ClosePort> {
 public:
     EventBinding() = default;
-    EventBinding(EventBinding&& other) : channels_(other.channels_), port_(other.port_) {
-        other.channels_ = nullptr;
-    }
-    EventBinding& operator=(EventBinding&& other);
-    EventBinding(const EventBinding&) = delete;
-    EventBinding& operator=(const EventBinding&) = delete;
-    ~EventBinding() { reset(); }
 
-    bool valid() const { return channels_ != nullptr; }
-    uint32_t port() const { return port_; }
+    uint32_t port() const { return resource().port; }
     // Only for a valid() binding; the notifier must not outlive the port.
-    PortNotifier notifier() const { return PortNotifier(*channels_, port_); }
+    PortNotifier notifier() const { return PortNotifier(*resource().channels, resource().port); }
 
     // Closes now; the handle is empty afterwards whatever Xen answered.
     Status close();
-    void reset() { (void)close(); }
 
 private:
     friend class EventChannels;
-    EventBinding(EventChannels& channels, uint32_t port) : channels_(&channels), port_(port) {}
-
-    EventChannels* channels_ = nullptr;
-    uint32_t port_ = 0;
+    EventBinding(EventChannels& channels, uint32_t port) : Owned(BoundPort{&channels, port}) {}
 };
 
 class EventChannels {
@@ -79,6 +77,7 @@ public:
         uint64_t unhandled = 0;      // events on ports without a handler: cleared and dropped
         uint64_t words_scanned = 0;  // pending words read by dispatch_pending
         uint64_t send_errors = 0;    // failed PortNotifier sends
+        uint64_t close_errors = 0;   // EVTCHNOP_close refused when a binding let go
     };
 
     // Masks every port: only ports given a handler (bind_*, attach) are unmasked.
@@ -130,6 +129,7 @@ public:
 
 private:
     friend class PortNotifier;
+    friend struct ClosePort;
 
     struct Slot {
         Handler handler;

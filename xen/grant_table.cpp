@@ -45,29 +45,15 @@ Err err_from_gntst(int16_t status) {
 
 // ---- Grant ---------------------------------------------------------------------------------
 
-Grant& Grant::operator=(Grant&& other) {
-    if (this != &other) {
-        reset();
-        table_ = other.table_;
-        ref_ = other.ref_;
-        other.table_ = nullptr;
-    }
-    return *this;
-}
-
 Status Grant::end() {
-    if (!table_) return ok_status();
-    TRY(table_->end_access(ref_));
-    table_ = nullptr;
+    if (!valid()) return ok_status();
+    TRY(resource().table->end_access(resource().ref));
+    disown();
     return ok_status();
 }
 
-void Grant::reset() {
-    if (!table_) return;
-    if (!end().ok()) {
-        ++table_->stuck_;  // stays in use: never handed out again
-        table_ = nullptr;
-    }
+void EndGrant::release(GrantedRef& g) {
+    if (!g.table->end_access(g.ref).ok()) ++g.table->stuck_;  // stays in use: never handed out again
 }
 
 // ---- GrantTable ----------------------------------------------------------------------------
@@ -161,38 +147,12 @@ Status GrantTable::end_access(grant_ref_t ref) {
 
 // ---- GrantMapping --------------------------------------------------------------------------
 
-GrantMapping::GrantMapping(GrantMapping&& other)
-    : owner_(other.owner_), first_(other.first_), count_(other.count_), readonly_(other.readonly_),
-      mapped_(other.mapped_), handles_(other.handles_), va_(std::move(other.va_)) {
-    other.owner_ = nullptr;
-}
-
-GrantMapping& GrantMapping::operator=(GrantMapping&& other) {
-    if (this != &other) {
-        reset();
-        owner_ = other.owner_;
-        first_ = other.first_;
-        count_ = other.count_;
-        readonly_ = other.readonly_;
-        mapped_ = other.mapped_;
-        handles_ = other.handles_;
-        va_ = std::move(other.va_);
-        other.owner_ = nullptr;
-    }
-    return *this;
-}
-
 Result<VirtAddr> GrantMapping::page(size_t i) const {
-    if (!owner_ || !va_.valid() || i >= count_) return Err::range;
-    return va_.address() + i * page_size;
+    if (!valid() || !resource().va.valid() || i >= resource().count) return Err::range;
+    return resource().va.address() + i * page_size;
 }
 
-void GrantMapping::reset() {
-    if (!owner_) return;
-    GrantMapper* owner = owner_;
-    owner_ = nullptr;
-    owner->release(*this);
-}
+void UnmapGrants::release(MappedGrants& m) { m.owner->release(m); }
 
 // ---- GrantMapper ---------------------------------------------------------------------------
 
@@ -202,7 +162,8 @@ Result<GrantMapping> GrantMapper::map(domid_t dom, std::span<const grant_ref_t> 
     const size_t n = refs.size();
     Gfn first = TRY(frames_.allocate(n));
     // From here the handle owns the GFNs: returning early releases whatever got mapped.
-    GrantMapping m(*this, first, n, readonly);
+    GrantMapping owner(*this, first, n, readonly);
+    MappedGrants& m = owner.resource();
 
     std::array<gnttab_map_grant_ref_t, max_batch> ops{};
     uint32_t flags = GNTMAP_host_map | (readonly ? GNTMAP_readonly : 0);
@@ -221,8 +182,8 @@ Result<GrantMapping> GrantMapper::map(domid_t dom, std::span<const grant_ref_t> 
     // entry it mapped is recorded so the handle can unmap it.
     for (size_t i = 0; i < n; ++i) {
         if (ops[i].status == GNTST_okay) {
-            m.mapped_ |= uint64_t{1} << i;
-            m.handles_[i] = ops[i].handle;
+            m.mapped |= uint64_t{1} << i;
+            m.handles[i] = ops[i].handle;
         } else if (failure == Err{}) {
             failure = ops[i].status == not_processed ? Err::io : err_from_gntst(ops[i].status);
         }
@@ -236,21 +197,21 @@ Result<GrantMapping> GrantMapper::map(domid_t dom, std::span<const grant_ref_t> 
     auto va = Mapping::create(mapper_, first.address(), n * page_size,
                               readonly ? MapAttrs::read_only() : MapAttrs::read_write());
     if (!va.ok()) return va.error();
-    m.va_ = std::move(va).value();
-    return m;
+    m.va = std::move(va).value();
+    return owner;
 }
 
-void GrantMapper::release(GrantMapping& m) {
+void GrantMapper::release(MappedGrants& m) {
     // Our own translation goes first, so nothing can touch the page once Xen takes it back.
-    m.va_.reset();
+    m.va.reset();
     std::array<gnttab_unmap_grant_ref_t, max_batch> ops{};
     std::array<uint8_t, max_batch> index{};
     size_t k = 0;
-    for (size_t i = 0; i < m.count_; ++i) {
-        if (!((m.mapped_ >> i) & 1)) continue;
-        ops[k].host_addr = (m.first_ + i).address().value;
+    for (size_t i = 0; i < m.count; ++i) {
+        if (!((m.mapped >> i) & 1)) continue;
+        ops[k].host_addr = (m.first + i).address().value;
         ops[k].dev_bus_addr = 0;
-        ops[k].handle = m.handles_[i];
+        ops[k].handle = m.handles[i];
         ops[k].status = not_processed;
         index[k] = static_cast<uint8_t>(i);
         ++k;
@@ -259,24 +220,24 @@ void GrantMapper::release(GrantMapping& m) {
         ++stats_.unmap_calls;
         (void)hc_.call(__HYPERVISOR_grant_table_op, GNTTABOP_unmap_grant_ref, handle(ops.data()), k);
         for (size_t j = 0; j < k; ++j)
-            if (ops[j].status == GNTST_okay) m.mapped_ &= ~(uint64_t{1} << index[j]);
+            if (ops[j].status == GNTST_okay) m.mapped &= ~(uint64_t{1} << index[j]);
     }
     // Give back each run of GFNs that no longer holds a grant; a GFN Xen still maps a foreign
     // page at must never be handed out again.
     size_t i = 0;
-    while (i < m.count_) {
-        if ((m.mapped_ >> i) & 1) {
+    while (i < m.count) {
+        if ((m.mapped >> i) & 1) {
             ++stats_.leaked_frames;
             ++i;
             continue;
         }
         size_t run = i;
-        while (run < m.count_ && !((m.mapped_ >> run) & 1)) ++run;
-        (void)frames_.free(m.first_ + i, run - i);
+        while (run < m.count && !((m.mapped >> run) & 1)) ++run;
+        (void)frames_.free(m.first + i, run - i);
         i = run;
     }
-    m.mapped_ = 0;
-    m.count_ = 0;
+    m.mapped = 0;
+    m.count = 0;
 }
 
 }  // namespace domd::xen

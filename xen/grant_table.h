@@ -15,6 +15,7 @@
 #include "kernel/addr.h"
 #include "kernel/frame_allocator.h"
 #include "kernel/mapper.h"
+#include "kernel/owned.h"
 #include "kernel/result.h"
 #include "xen/abi.h"
 #include "xen/hypercall.h"
@@ -27,30 +28,29 @@ Err err_from_gntst(int16_t status);
 
 class GrantTable;
 
-// Owns one grant of ours: ends access when destroyed.
-class Grant {
+// What a Grant holds, and how it lets go: it ends access, or, if the peer still has the page
+// mapped, retires the ref for good (GrantTable::stuck_refs) rather than reuse it.
+struct GrantedRef {
+    GrantTable* table = nullptr;
+    grant_ref_t ref = 0;
+};
+struct EndGrant {
+    static void release(GrantedRef& g);
+};
+
+// Owns one grant of ours: ends access when destroyed. Call end() first to be able to retry
+// while the peer still maps it.
+class Grant : public Owned<GrantedRef, EndGrant> {
 public:
     Grant() = default;
-    Grant(Grant&& other) : table_(other.table_), ref_(other.ref_) { other.table_ = nullptr; }
-    Grant& operator=(Grant&& other);
-    Grant(const Grant&) = delete;
-    Grant& operator=(const Grant&) = delete;
-    // A grant the peer still has mapped cannot be revoked: the ref is then retired for good
-    // (GrantTable::stuck_refs) rather than reused. Call end() first to be able to retry.
-    ~Grant() { reset(); }
 
-    bool valid() const { return table_ != nullptr; }
-    grant_ref_t ref() const { return ref_; }
+    grant_ref_t ref() const { return resource().ref; }
     // Ends access; on Err::busy (the peer still maps it) the handle keeps the grant.
     Status end();
-    void reset();
 
 private:
     friend class GrantTable;
-    Grant(GrantTable& table, grant_ref_t ref) : table_(&table), ref_(ref) {}
-
-    GrantTable* table_ = nullptr;
-    grant_ref_t ref_ = 0;
+    Grant(GrantTable& table, grant_ref_t ref) : Owned(GrantedRef{&table, ref}) {}
 };
 
 class GrantTable {
@@ -86,7 +86,7 @@ public:
     Gfn first_frame() const { return first_gfn_; }
 
 private:
-    friend class Grant;
+    friend struct EndGrant;
 
     bool in_use(grant_ref_t ref) const { return (in_use_[ref / 64] >> (ref % 64)) & 1; }
     void set_in_use(grant_ref_t ref, bool used);
@@ -109,50 +109,51 @@ private:
 
 class GrantMapper;
 
-// Owns a run of mapped foreign grants: one consecutive run of GFNs, one virtual mapping.
-// Destruction unmaps the VA, then unmaps every grant in one batched GNTTABOP_unmap_grant_ref,
-// then gives the GFNs back (a GFN whose unmap Xen refused is kept out of use for good).
-class GrantMapping {
-public:
+// What a GrantMapping holds: one consecutive run of GFNs, the grants Xen mapped there, and
+// one virtual mapping of the run.
+struct MappedGrants {
     static constexpr size_t max_batch = 64;
+    static_assert(max_batch <= 64, "`mapped` tracks the batch in one 64-bit word");
+
+    GrantMapper* owner = nullptr;
+    Gfn first{};
+    size_t count = 0;
+    bool readonly = false;
+    uint64_t mapped = 0;  // bit i: Xen mapped grant i (its handle is valid)
+    std::array<grant_handle_t, max_batch> handles{};
+    Mapping va;
+};
+struct UnmapGrants {
+    static void release(MappedGrants& m);
+};
+
+// Owns a run of mapped foreign grants. Destruction unmaps the VA, then unmaps every grant in
+// one batched GNTTABOP_unmap_grant_ref, then gives the GFNs back (a GFN whose unmap Xen refused
+// is kept out of use for good).
+class GrantMapping : public Owned<MappedGrants, UnmapGrants> {
+public:
+    static constexpr size_t max_batch = MappedGrants::max_batch;
 
     GrantMapping() = default;
-    GrantMapping(GrantMapping&& other);
-    GrantMapping& operator=(GrantMapping&& other);
-    GrantMapping(const GrantMapping&) = delete;
-    GrantMapping& operator=(const GrantMapping&) = delete;
-    ~GrantMapping() { reset(); }
 
-    bool valid() const { return owner_ != nullptr; }
-    size_t pages() const { return count_; }
-    bool readonly() const { return readonly_; }
-    Gfn first_gfn() const { return first_; }
-    VirtAddr address() const { return va_.address(); }
+    size_t pages() const { return resource().count; }
+    bool readonly() const { return resource().readonly; }
+    Gfn first_gfn() const { return resource().first; }
+    VirtAddr address() const { return resource().va.address(); }
     // Where page i of the batch is in our address space.
     Result<VirtAddr> page(size_t i) const;
     template <typename T>
-    T* as() const { return va_.as<T>(); }
-
-    void reset();
+    T* as() const { return resource().va.as<T>(); }
 
 private:
     friend class GrantMapper;
     GrantMapping(GrantMapper& owner, Gfn first, size_t count, bool readonly)
-        : owner_(&owner), first_(first), count_(count), readonly_(readonly) {}
-
-    GrantMapper* owner_ = nullptr;
-    Gfn first_{};
-    size_t count_ = 0;
-    bool readonly_ = false;
-    uint64_t mapped_ = 0;  // bit i: Xen mapped grant i (its handle is valid)
-    std::array<grant_handle_t, max_batch> handles_{};
-    Mapping va_;
+        : Owned(MappedGrants{&owner, first, count, readonly, 0, {}, {}}) {}
 };
 
 class GrantMapper {
 public:
     static constexpr size_t max_batch = GrantMapping::max_batch;
-    static_assert(max_batch <= 64, "GrantMapping tracks the batch in one 64-bit word");
 
     struct Stats {
         uint64_t map_calls = 0;
@@ -172,8 +173,8 @@ public:
     const Stats& stats() const { return stats_; }
 
 private:
-    friend class GrantMapping;
-    void release(GrantMapping& m);
+    friend struct UnmapGrants;
+    void release(MappedGrants& m);
 
     Hypercall& hc_;
     FrameAllocator& frames_;

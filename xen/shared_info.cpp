@@ -46,28 +46,9 @@ Result<SharedInfoPage> SharedInfoPage::map(Hypervisor& hv, FrameAllocator& frame
     return SharedInfoPage(hv, frames, gfn, std::move(mapping).value());
 }
 
-SharedInfoPage::SharedInfoPage(SharedInfoPage&& other)
-    : hv_(other.hv_), frames_(other.frames_), gfn_(other.gfn_), mapping_(std::move(other.mapping_)) {
-    other.hv_ = nullptr;
-}
-
-SharedInfoPage& SharedInfoPage::operator=(SharedInfoPage&& other) {
-    if (this != &other) {
-        reset();
-        hv_ = other.hv_;
-        frames_ = other.frames_;
-        gfn_ = other.gfn_;
-        mapping_ = std::move(other.mapping_);
-        other.hv_ = nullptr;
-    }
-    return *this;
-}
-
-void SharedInfoPage::reset() {
-    if (!hv_) return;
-    mapping_.reset();
-    if (hv_->remove_from_physmap(gfn_).ok()) (void)frames_->free(gfn_);
-    hv_ = nullptr;
+void RemoveSharedInfo::release(PlacedSharedInfo& p) {
+    p.mapping.reset();
+    if (p.hv->remove_from_physmap(p.gfn).ok()) (void)p.frames->free(p.gfn);
 }
 
 }  // namespace domd::xen

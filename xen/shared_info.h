@@ -14,6 +14,7 @@
 #include "kernel/addr.h"
 #include "kernel/frame_allocator.h"
 #include "kernel/mapper.h"
+#include "kernel/owned.h"
 #include "kernel/result.h"
 #include "xen/abi.h"
 #include "xen/hypervisor.h"
@@ -51,32 +52,32 @@ private:
     xen_ulong_t* mask_ = nullptr;
 };
 
+// What a SharedInfoPage holds, and how it lets go: unmap, take the page out of the physmap,
+// give the frame back (kept, and counted, if Xen refuses the removal: it still holds the page).
+struct PlacedSharedInfo {
+    Hypervisor* hv = nullptr;
+    FrameAllocator* frames = nullptr;
+    Gfn gfn{};
+    Mapping mapping;
+};
+struct RemoveSharedInfo {
+    static void release(PlacedSharedInfo& p);
+};
+
 // Places shared_info in our physmap with XENMEM_add_to_physmap(XENMAPSPACE_shared_info, idx 0)
-// at a frame from the extended regions, and maps it. Destruction unmaps it, takes it out of the
-// physmap and gives the frame back (kept if Xen refuses the removal: it still holds the page).
-class SharedInfoPage {
+// at a frame from the extended regions, and maps it. Destruction undoes both.
+class SharedInfoPage : public Owned<PlacedSharedInfo, RemoveSharedInfo> {
 public:
     static Result<SharedInfoPage> map(Hypervisor& hv, FrameAllocator& frames, Mapper& mapper);
 
-    SharedInfoPage(SharedInfoPage&& other);
-    SharedInfoPage& operator=(SharedInfoPage&& other);
-    SharedInfoPage(const SharedInfoPage&) = delete;
-    SharedInfoPage& operator=(const SharedInfoPage&) = delete;
-    ~SharedInfoPage() { reset(); }
+    SharedInfoPage() = default;
 
-    void reset();
-    bool valid() const { return hv_ != nullptr; }
-    SharedInfoView view() const { return SharedInfoView(mapping_.as<void>()); }
-    Gfn gfn() const { return gfn_; }
+    SharedInfoView view() const { return SharedInfoView(resource().mapping.as<void>()); }
+    Gfn gfn() const { return resource().gfn; }
 
 private:
     SharedInfoPage(Hypervisor& hv, FrameAllocator& frames, Gfn gfn, Mapping mapping)
-        : hv_(&hv), frames_(&frames), gfn_(gfn), mapping_(std::move(mapping)) {}
-
-    Hypervisor* hv_ = nullptr;
-    FrameAllocator* frames_ = nullptr;
-    Gfn gfn_{};
-    Mapping mapping_;
+        : Owned(PlacedSharedInfo{&hv, &frames, gfn, std::move(mapping)}) {}
 };
 
 }  // namespace domd::xen
