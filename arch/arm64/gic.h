@@ -1,35 +1,46 @@
 // The guest's interrupt controller: Xen emulates a GICv2 or a GICv3 (whatever the host has);
 // the device tree says which. domd only needs private interrupts: the event-channel upcall and
-// the virtual timer (both PPIs), routed to its one vCPU.
+// the virtual timer (both PPIs), routed to its one vCPU. The drivers reach their registers
+// through access objects (arch/arm64/register_io.h), so host tests run them against fakes.
 #pragma once
 
 #include <cstdint>
 
-#include "arch/arm64/mmio.h"
+#include "arch/arm64/gic_registers.h"
 #include "kernel/result.h"
 
 namespace domd::arm64 {
 
-constexpr uint32_t spurious_intid = 1023;
-// The priority domd gives every interrupt it enables; the CPU interface's mask lets it through.
-constexpr uint32_t interrupt_priority = 0xa0;
+// The priority domd gives every interrupt it enables, and the CPU interface's mask, which lets
+// it through (lower values are more urgent).
+constexpr uint8_t interrupt_priority = 0xa0;
+constexpr uint8_t priority_mask = 0xf0;
 
-// Sets one interrupt's byte in an IPRIORITYR array (GICD_ or GICR_, same layout in v2 and v3).
-// Read-modify-write of the whole word: Xen's emulation decodes word accesses everywhere.
-inline void set_priority(const Mmio& block, uint32_t ipriorityr, uint32_t intid, uint32_t priority) {
-    uint32_t reg = ipriorityr + (intid & ~3u);
-    uint32_t shift = (intid & 3) * 8;
-    uint32_t value = block.read32(reg);
-    block.write32(reg, (value & ~(0xffu << shift)) | (priority << shift));
+// What acknowledging returned: the INTID, and the whole acknowledge-register value, which is
+// what the end-of-interrupt write must carry (GICv2's IAR holds the source CPU of an SGI too).
+struct InterruptAck {
+    uint32_t iar = spurious_intid;
+    uint32_t intid = spurious_intid;
+    // No interrupt to handle (and none to end): a special INTID, 1023 when nothing is pending.
+    bool spurious() const { return is_special_intid(intid); }
+};
+
+// Gives a private interrupt domd's priority, then enables it, in a block with the distributor's
+// per-interrupt arrays (GICv2's GICD, GICv3's SGI_base frame). The priority is a byte in a
+// word, read-modify-written as a word: the access width Xen's emulation decodes everywhere.
+inline void prioritize_and_enable(const RegisterBlock& block, uint32_t intid) {
+    Ipriorityr::for_intid(intid).read_from(block).set_priority(intid, interrupt_priority).write_to(block);
+    Isenabler::for_intid(intid).from_value(0).set_enable(intid).write_to(block);
 }
 
 class Gic {
 public:
     virtual Status init() = 0;
-    virtual void enable_ppi(uint32_t intid) = 0;
-    // Returns the acknowledged INTID, or spurious_intid.
-    virtual uint32_t acknowledge() = 0;
-    virtual void end_of_interrupt(uint32_t intid) = 0;
+    // Group 1, domd's priority, enabled.
+    virtual Status enable_ppi(uint32_t intid) = 0;
+    virtual InterruptAck acknowledge() = 0;
+    // For a non-spurious acknowledgement only.
+    virtual void end_of_interrupt(InterruptAck ack) = 0;
     virtual const char* name() const = 0;
 
 protected:

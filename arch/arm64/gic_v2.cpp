@@ -1,36 +1,32 @@
 #include "arch/arm64/gic_v2.h"
 
 namespace domd::arm64 {
-namespace {
 
-// Distributor (IHI 0048B, 4.3).
-constexpr uint32_t GICD_CTLR = 0x000;
-constexpr uint32_t GICD_ISENABLER = 0x100;
-constexpr uint32_t GICD_IPRIORITYR = 0x400;
-// CPU interface (IHI 0048B, 4.4).
-constexpr uint32_t GICC_CTLR = 0x000;
-constexpr uint32_t GICC_PMR = 0x004;
-constexpr uint32_t GICC_BPR = 0x008;
-constexpr uint32_t GICC_IAR = 0x00c;
-constexpr uint32_t GICC_EOIR = 0x010;
-
-}  // namespace
+using namespace gicv2;
 
 Status GicV2::init() {
-    gicd_.write32(GICD_CTLR, 1);   // EnableGrp1 (the only group a non-secure guest sees)
-    gicc_.write32(GICC_PMR, 0xf0); // let every priority we use through
-    gicc_.write32(GICC_BPR, 0);
-    gicc_.write32(GICC_CTLR, 1);   // enable; EOImode 0: EOIR drops priority and deactivates
+    // Distributor first, then the CPU interface (IHI 0048B 4.3.1, 4.4.1). A non-secure guest
+    // sees only Group 1; its interrupt group registers are RAZ/WI, so there is no group to set.
+    GicdCtlr::get().from_value(0).set_enable(true).write_to(gicd_);
+    GiccPmr::get().from_value(0).set_priority(priority_mask).write_to(gicc_);
+    GiccBpr::get().from_value(0).set_binary_point(0).write_to(gicc_);
+    // EOImodeNS 0: the EOIR write drops priority and deactivates; bypass stays as reset.
+    GiccCtlr::get().from_value(0).set_enable_grp1(true).write_to(gicc_);
     return ok_status();
 }
 
-void GicV2::enable_ppi(uint32_t intid) {
-    set_priority(gicd_, GICD_IPRIORITYR, intid, interrupt_priority);
-    gicd_.write32(GICD_ISENABLER + (intid / 32) * 4, 1u << (intid % 32));
+Status GicV2::enable_ppi(uint32_t intid) {
+    prioritize_and_enable(gicd_, intid);  // IHI 0048B 4.3.11, 4.3.5
+    return ok_status();
 }
 
-uint32_t GicV2::acknowledge() { return gicc_.read32(GICC_IAR) & 0x3ff; }
+InterruptAck GicV2::acknowledge() {
+    GiccIar iar = GiccIar::get().read_from(gicc_);
+    return InterruptAck{iar.raw, iar.interrupt_id()};
+}
 
-void GicV2::end_of_interrupt(uint32_t intid) { gicc_.write32(GICC_EOIR, intid); }
+void GicV2::end_of_interrupt(InterruptAck ack) {
+    GiccEoir::get().from_value(ack.intid).write_to(gicc_);
+}
 
 }  // namespace domd::arm64

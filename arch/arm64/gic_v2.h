@@ -3,23 +3,23 @@
 #pragma once
 
 #include "arch/arm64/gic.h"
-#include "arch/arm64/mmio.h"
+#include "arch/arm64/register_io.h"
 
 namespace domd::arm64 {
 
 class GicV2 final : public Gic {
 public:
-    GicV2(Mmio distributor, Mmio cpu_interface) : gicd_(distributor), gicc_(cpu_interface) {}
+    GicV2(RegisterBlock distributor, RegisterBlock cpu_interface) : gicd_(distributor), gicc_(cpu_interface) {}
 
     Status init() override;
-    void enable_ppi(uint32_t intid) override;
-    uint32_t acknowledge() override;
-    void end_of_interrupt(uint32_t intid) override;
+    Status enable_ppi(uint32_t intid) override;
+    InterruptAck acknowledge() override;
+    void end_of_interrupt(InterruptAck ack) override;
     const char* name() const override { return "GICv2"; }
 
 private:
-    Mmio gicd_;
-    Mmio gicc_;
+    RegisterBlock gicd_;
+    RegisterBlock gicc_;
 };
 
 }  // namespace domd::arm64

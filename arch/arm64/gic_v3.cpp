@@ -1,91 +1,90 @@
 #include "arch/arm64/gic_v3.h"
 
-#include "arch/arm64/sysreg.h"
+#include "arch/arm64/sysreg_layout.h"
 
 namespace domd::arm64 {
+
+using namespace gicv3;
+
 namespace {
 
-// Distributor (IHI 0069, 12.9).
-constexpr uint32_t GICD_CTLR = 0x0000;
-constexpr uint32_t GICD_CTLR_RWP = 1u << 31;
-constexpr uint32_t GICD_CTLR_ARE_NS = 1u << 4;
-constexpr uint32_t GICD_CTLR_ENABLE_GRP1A = 1u << 1;
-// Redistributor, RD_base frame (12.10).
-constexpr uint32_t GICR_TYPER = 0x0008;
-constexpr uint64_t GICR_TYPER_LAST = 1u << 4;
-constexpr uint32_t GICR_WAKER = 0x0014;
-constexpr uint32_t GICR_WAKER_PROCESSOR_SLEEP = 1u << 1;
-constexpr uint32_t GICR_WAKER_CHILDREN_ASLEEP = 1u << 2;
-constexpr uint64_t GICR_FRAME_STRIDE = 0x20000;  // RD_base + SGI_base, no VLPI frames
-constexpr uint64_t GICR_SGI_BASE = 0x10000;
-// Redistributor, SGI_base frame.
-constexpr uint32_t GICR_IGROUPR0 = 0x0080;
-constexpr uint32_t GICR_ISENABLER0 = 0x0100;
-constexpr uint32_t GICR_IPRIORITYR = 0x0400;
-constexpr int poll_limit = 1000000;
-
-template <typename Done>
-Status wait_for(Done done) {
-    for (int i = 0; i < poll_limit; ++i)
-        if (done()) return ok_status();
+// Reads until `settled` holds, at most GicV3::poll_limit times.
+template <typename Settled>
+Status poll_until(Settled settled) {
+    for (uint32_t i = 0; i < GicV3::poll_limit; ++i)
+        if (settled()) return ok_status();
     return Err::timed_out;
 }
 
 }  // namespace
 
 Status GicV3::find_own_redistributor() {
-    // GICR_TYPER[63:32] holds the affinity (Aff3.Aff2.Aff1.Aff0) of the frame's PE (12.11.35).
-    uint64_t mpidr = read_mpidr_el1();
-    uint32_t affinity = static_cast<uint32_t>((mpidr & 0xffffff) | ((mpidr >> 32 & 0xff) << 24));
-    for (uint64_t offset = 0; offset + GICR_FRAME_STRIDE <= gicr_region_size_; offset += GICR_FRAME_STRIDE) {
-        Mmio frame = gicr_region_.at(offset);
-        uint64_t typer = frame.read64(GICR_TYPER);
-        if (static_cast<uint32_t>(typer >> 32) == affinity) {
+    // Redistributors are laid out one after another, each naming the PE it serves by affinity
+    // in GICR_TYPER; the one with Last set ends the region (IHI 0069H 12.10, 12.11.37). A frame
+    // that does not fit whole in the region is never read.
+    uint32_t affinity = Mpidr{cpu_->read(SysReg::mpidr_el1)}.packed_affinity();
+    uint64_t offset = 0;
+    while (offset < gicr_region_size_ && gicr_region_size_ - offset >= redistributor_stride) {
+        RegisterBlock frame = gicr_region_.at(offset);
+        GicrTyper typer = GicrTyper::get().read_from(frame);
+        if (typer.affinity_value() == affinity) {
             rd_ = frame;
-            sgi_ = frame.at(GICR_SGI_BASE);
+            sgi_ = frame.at(sgi_base_offset);
             return ok_status();
         }
-        if (typer & GICR_TYPER_LAST) break;
+        if (typer.last()) break;
+        offset += typer.vlpis() ? redistributor_stride_vlpi : redistributor_stride;
     }
     return Err::not_found;
 }
 
 Status GicV3::init() {
-    // System-register CPU interface (ICC_SRE_EL1.SRE); Xen's vGICv3 only offers this one.
-    write_icc_sre_el1(read_icc_sre_el1() | 1);
-    isb();
+    // The system-register CPU interface (ICC_SRE_EL1.SRE, 12.2.23); the ISB makes the new
+    // setting apply to the ICC_* accesses that follow. Where SRE does not stick, only the
+    // memory-mapped interface exists, which domd does not drive.
+    IccSre::read_from(*cpu_).set_sre(true).write_to(*cpu_);
+    cpu_->barrier(Barrier::isb);
+    if (!IccSre::read_from(*cpu_).sre()) return Err::not_supported;
 
-    gicd_.write32(GICD_CTLR, GICD_CTLR_ARE_NS | GICD_CTLR_ENABLE_GRP1A);
-    TRY(wait_for([&] { return (gicd_.read32(GICD_CTLR) & GICD_CTLR_RWP) == 0; }));
+    // Distributor: affinity routing and Group 1, then wait until the write has taken effect
+    // (GICD_CTLR.RWP, 12.9.4).
+    GicdCtlr::get().from_value(0).set_are_ns(true).set_enable_grp1a(true).write_to(gicd_);
+    TRY(poll_until([&] { return !GicdCtlr::get().read_from(gicd_).rwp(); }));
 
+    // This PE's redistributor: awake (ProcessorSleep cleared, then ChildrenAsleep read as 0,
+    // 12.11.42), all SGIs and PPIs in Group 1 (12.11.12).
     TRY(find_own_redistributor());
-    rd_.write32(GICR_WAKER, rd_.read32(GICR_WAKER) & ~GICR_WAKER_PROCESSOR_SLEEP);
-    TRY(wait_for([&] { return (rd_.read32(GICR_WAKER) & GICR_WAKER_CHILDREN_ASLEEP) == 0; }));
-    sgi_.write32(GICR_IGROUPR0, ~0u);  // SGIs and PPIs in group 1 (non-secure)
+    GicrWaker::get().read_from(rd_).set_processor_sleep(false).write_to(rd_);
+    TRY(poll_until([&] { return !GicrWaker::get().read_from(rd_).children_asleep(); }));
+    Igroupr::get(0).from_value(~0u).write_to(sgi_);
 
-    write_icc_pmr_el1(0xf0);
-    write_icc_bpr1_el1(0);
-    write_icc_ctlr_el1(0);       // EOImode 0: EOIR drops priority and deactivates
-    write_icc_igrpen1_el1(1);
-    isb();
+    // CPU interface: priority mask, binary point, EOImode 0 (the EOIR write drops priority and
+    // deactivates), then Group 1 on; the ISB makes it take effect before we go on.
+    IccPmr::of(0).set_priority(priority_mask).write_to(*cpu_);
+    IccBpr1::of(0).set_binary_point(0).write_to(*cpu_);
+    IccCtlr::of(0).set_eoimode(false).write_to(*cpu_);
+    IccIgrpen1::of(0).set_enable(true).write_to(*cpu_);
+    cpu_->barrier(Barrier::isb);
     return ok_status();
 }
 
-void GicV3::enable_ppi(uint32_t intid) {
-    set_priority(sgi_, GICR_IPRIORITYR, intid, interrupt_priority);
-    sgi_.write32(GICR_ISENABLER0, 1u << intid);
+Status GicV3::enable_ppi(uint32_t intid) {
+    if (!sgi_.valid()) return Err::not_connected;  // init() has not found the redistributor
+    // Group 1 was set for all of them by init().
+    prioritize_and_enable(sgi_, intid);  // 12.11.21, 12.11.25
+    return ok_status();
 }
 
-uint32_t GicV3::acknowledge() {
-    uint32_t intid = static_cast<uint32_t>(read_icc_iar1_el1() & 0xffffff);
-    // IAR is a synchronization point for the rest of the handler's view of the GIC.
-    asm volatile("dsb sy" ::: "memory");
-    return intid >= 1020 && intid <= 1023 ? spurious_intid : intid;
+InterruptAck GicV3::acknowledge() {
+    IccIar1 iar = IccIar1::read_from(*cpu_);
+    // The IAR read is a synchronization point for the handler's view of the GIC (as Linux does).
+    cpu_->barrier(Barrier::dsb_sy);
+    return InterruptAck{static_cast<uint32_t>(iar.raw), iar.intid()};
 }
 
-void GicV3::end_of_interrupt(uint32_t intid) {
-    write_icc_eoir1_el1(intid);
-    isb();
+void GicV3::end_of_interrupt(InterruptAck ack) {
+    IccEoir1::of(ack.iar).write_to(*cpu_);
+    cpu_->barrier(Barrier::isb);
 }
 
 }  // namespace domd::arm64

@@ -17,18 +17,20 @@ Status Arm64Platform::init(const Platform& platform, Mapper& mapper) {
     gicd_map_ = TRY(Mapping::create(mapper, platform.gic_distributor.base, platform.gic_distributor.size,
                                     MapAttrs::mmio()));
     gicc_map_ = TRY(Mapping::create(mapper, platform.gic_cpu.base, platform.gic_cpu.size, MapAttrs::mmio()));
+    gicd_io_ = Mmio(gicd_map_.address());
+    gicc_io_ = Mmio(gicc_map_.address());
     if (platform.gic == GicVersion::v3) {
-        gic_v3_ = GicV3(Mmio(gicd_map_.address()), Mmio(gicc_map_.address()), platform.gic_cpu.size);
-        gic_ = &gic_v3_;
+        gic_v3_.emplace(RegisterBlock(gicd_io_), RegisterBlock(gicc_io_), platform.gic_cpu.size, cpu_);
+        gic_ = &*gic_v3_;
     } else {
-        gic_v2_ = GicV2(Mmio(gicd_map_.address()), Mmio(gicc_map_.address()));
-        gic_ = &gic_v2_;
+        gic_v2_.emplace(RegisterBlock(gicd_io_), RegisterBlock(gicc_io_));
+        gic_ = &*gic_v2_;
     }
     TRY(gic_->init());
     event_intid_ = platform.event_intid;
     timer_intid_ = platform.vtimer_intid;
-    if (event_intid_) gic_->enable_ppi(event_intid_);
-    if (timer_intid_) gic_->enable_ppi(timer_intid_);
+    if (event_intid_) TRY(gic_->enable_ppi(event_intid_));
+    if (timer_intid_) TRY(gic_->enable_ppi(timer_intid_));
     the_platform = this;
     set_irq_handler(&Arm64Platform::handle_irq);
     return ok_status();
@@ -46,22 +48,22 @@ void Arm64Platform::handle_irq() {
     Arm64Platform& self = *the_platform;
     // Drain everything pending in one exception; an empty first acknowledge is a spurious IRQ.
     for (bool first = true;; first = false) {
-        uint32_t intid = self.gic_->acknowledge();
-        if (intid == spurious_intid) {
+        InterruptAck ack = self.gic_->acknowledge();
+        if (ack.spurious()) {
             if (first) ++self.stats_.spurious;
             return;
         }
-        if (intid == self.timer_intid_) {
+        if (ack.intid == self.timer_intid_) {
             // Level-triggered: silence it until the loop arms the next deadline.
             self.timer_.disarm();
             ++self.stats_.timer;
-        } else if (intid == self.event_intid_) {
+        } else if (ack.intid == self.event_intid_) {
             // Nothing to do here: the loop scans the event channels when it resumes.
             ++self.stats_.event_upcalls;
         } else {
             ++self.stats_.other;
         }
-        self.gic_->end_of_interrupt(intid);
+        self.gic_->end_of_interrupt(ack);
     }
 }
 

@@ -3,10 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "arch/arm64/generic_timer.h"
 #include "arch/arm64/gic_v2.h"
 #include "arch/arm64/gic_v3.h"
+#include "arch/arm64/mmio.h"
+#include "arch/arm64/sysreg.h"
 #include "kernel/devicetree.h"
 #include "kernel/event_loop.h"
 #include "kernel/mapper.h"
@@ -45,8 +48,11 @@ private:
     GenericTimer timer_;
     Mapping gicd_map_;
     Mapping gicc_map_;
-    GicV2 gic_v2_{Mmio{}, Mmio{}};
-    GicV3 gic_v3_{Mmio{}, Mmio{}, 0};
+    Mmio gicd_io_;
+    Mmio gicc_io_;  // GICv2: the CPU interface; GICv3: the redistributor region
+    CpuSysregs cpu_;
+    std::optional<GicV2> gic_v2_;
+    std::optional<GicV3> gic_v3_;
     Gic* gic_ = nullptr;
     uint32_t event_intid_ = 0;
     uint32_t timer_intid_ = 0;
