@@ -36,7 +36,8 @@ inline void prioritize_and_enable(const RegisterBlock& block, uint32_t intid) {
 class Gic {
 public:
     virtual Status init() = 0;
-    // Group 1, domd's priority, enabled.
+    // Group 1, domd's priority, enabled. Only PPIs (16..31): Err::invalid for anything else,
+    // which the caller reports (the INTID comes from the device tree).
     virtual Status enable_ppi(uint32_t intid) = 0;
     virtual InterruptAck acknowledge() = 0;
     // For a non-spurious acknowledgement only.

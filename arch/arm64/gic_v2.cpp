@@ -16,6 +16,7 @@ Status GicV2::init() {
 }
 
 Status GicV2::enable_ppi(uint32_t intid) {
+    if (!is_ppi(intid)) return Err::invalid;
     prioritize_and_enable(gicd_, intid);  // IHI 0048B 4.3.11, 4.3.5
     return ok_status();
 }

@@ -69,6 +69,7 @@ Status GicV3::init() {
 }
 
 Status GicV3::enable_ppi(uint32_t intid) {
+    if (!is_ppi(intid)) return Err::invalid;
     if (!sgi_.valid()) return Err::not_connected;  // init() has not found the redistributor
     // Group 1 was set for all of them by init().
     prioritize_and_enable(sgi_, intid);  // 12.11.21, 12.11.25

@@ -29,11 +29,21 @@ Status Arm64Platform::init(const Platform& platform, Mapper& mapper) {
     TRY(gic_->init());
     event_intid_ = platform.event_intid;
     timer_intid_ = platform.vtimer_intid;
-    if (event_intid_) TRY(gic_->enable_ppi(event_intid_));
-    if (timer_intid_) TRY(gic_->enable_ppi(timer_intid_));
+    if (event_intid_) TRY(enable_ppi("event-channel upcall", event_intid_));
+    if (timer_intid_) TRY(enable_ppi("virtual timer", timer_intid_));
     the_platform = this;
     set_irq_handler(&Arm64Platform::handle_irq);
     return ok_status();
+}
+
+Status Arm64Platform::enable_ppi(const char* what, uint32_t intid) {
+    Status enabled = gic_->enable_ppi(intid);
+    // The INTID comes from the device tree: without the interrupt, a blocked loop would never
+    // wake, so refuse to go on rather than hang.
+    if (!enabled.ok())
+        LOG_ERROR("%s: the device tree gives INTID %u, which the %s refuses (%s): a PPI is %u..%u", what, intid,
+                  gic_->name(), err_name(enabled.error()), first_ppi, last_ppi);
+    return enabled;
 }
 
 void Arm64Platform::wait_for_interrupt() {

@@ -43,6 +43,7 @@ public:
 
 private:
     static void handle_irq();
+    Status enable_ppi(const char* what, uint32_t intid);
 
     xen::Hypervisor& hv_;
     GenericTimer timer_;

@@ -58,6 +58,25 @@ TEST(GicV2, EnablePpiSetsItsPriorityThenEnablesIt) {
                  trace.text().c_str());
 }
 
+// PPIs are INTIDs 16..31: both ends are accepted, the neighbours refused without any access.
+TEST(GicV2, EnablePpiAcceptsExactlyThePpiRange) {
+    CHECK(gic.enable_ppi(16).ok());
+    CHECK(gic.enable_ppi(31).ok());
+    STRCMP_EQUAL(trace_lines({
+                     "read GICD_IPRIORITYR4: 0x0",
+                     "write GICD_IPRIORITYR4: 0xa0",
+                     "write GICD_ISENABLER0: 0x10000",
+                     "read GICD_IPRIORITYR7: 0x0",
+                     "write GICD_IPRIORITYR7: 0xa0000000",
+                     "write GICD_ISENABLER0: 0x80000000",
+                 }).c_str(),
+                 trace.text().c_str());
+    trace.clear();
+    for (uint32_t intid : {0u, 15u, 32u, 33u, 1019u, 1023u, 0xffffffffu})
+        CHECK_EQUAL(Err::invalid, gic.enable_ppi(intid).error());
+    STRCMP_EQUAL("", trace.text().c_str());
+}
+
 TEST(GicV2, NothingPendingAcknowledgesAsSpurious) {
     gicc.script(0x00c, {1023});
     InterruptAck ack = gic.acknowledge();

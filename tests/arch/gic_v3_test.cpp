@@ -235,6 +235,28 @@ TEST(GicV3, EnablePpiSetsItsPriorityThenEnablesIt) {
                  trace.text().c_str());
 }
 
+// The INTID comes from the device tree: 16 and 31 are PPIs; 15 is an SGI and 32 an SPI, and
+// anything larger would shift past the register's width. Refused, without any access.
+TEST(GicV3, EnablePpiAcceptsExactlyThePpiRange) {
+    GicV3 gic = make();
+    init(gic);
+    CHECK(gic.enable_ppi(16).ok());
+    CHECK(gic.enable_ppi(31).ok());
+    STRCMP_EQUAL(trace_lines({
+                     "read GICR[0] GICR_IPRIORITYR4: 0x0",
+                     "write GICR[0] GICR_IPRIORITYR4: 0xa0",
+                     "write GICR[0] GICR_ISENABLER0: 0x10000",
+                     "read GICR[0] GICR_IPRIORITYR7: 0x0",
+                     "write GICR[0] GICR_IPRIORITYR7: 0xa0000000",
+                     "write GICR[0] GICR_ISENABLER0: 0x80000000",
+                 }).c_str(),
+                 trace.text().c_str());
+    trace.clear();
+    for (uint32_t intid : {0u, 15u, 32u, 33u, 40u, 64u, 1023u, 0xffffffffu})
+        CHECK_EQUAL(Err::invalid, gic.enable_ppi(intid).error());
+    STRCMP_EQUAL("", trace.text().c_str());
+}
+
 TEST(GicV3, EnablePpiBeforeInitIsRefused) {
     GicV3 gic = make();
     CHECK_EQUAL(Err::not_connected, gic.enable_ppi(27).error());
