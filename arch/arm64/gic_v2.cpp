@@ -27,7 +27,8 @@ InterruptAck GicV2::acknowledge() {
 }
 
 void GicV2::end_of_interrupt(InterruptAck ack) {
-    GiccEoir::get().from_value(ack.intid).write_to(gicc_);
+    // The whole IAR value, CPUID included (IHI 0048B 4.4.5).
+    GiccEoir::get().from_value(ack.iar).write_to(gicc_);
 }
 
 }  // namespace domd::arm64

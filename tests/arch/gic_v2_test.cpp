@@ -77,6 +77,26 @@ TEST(GicV2, EnablePpiAcceptsExactlyThePpiRange) {
     STRCMP_EQUAL("", trace.text().c_str());
 }
 
+// GICC_IAR's CPUID (bits [12:10], the requester of an SGI) goes back in the EOIR write: "the
+// value written must be the value read from GICC_IAR" (IHI 0048B 4.4.5).
+TEST(GicV2, EndOfInterruptWritesBackTheWholeIar) {
+    gicc.script(0x00c, {0x1c05, 0x0c1b});
+    InterruptAck sgi = gic.acknowledge();
+    CHECK(!sgi.spurious());
+    UNSIGNED_LONGS_EQUAL(5, sgi.intid);
+    gic.end_of_interrupt(sgi);
+    InterruptAck ppi = gic.acknowledge();
+    UNSIGNED_LONGS_EQUAL(27, ppi.intid);
+    gic.end_of_interrupt(ppi);
+    STRCMP_EQUAL(trace_lines({
+                     "read GICC_IAR: 0x1c05",
+                     "write GICC_EOIR: 0x1c05",
+                     "read GICC_IAR: 0xc1b",
+                     "write GICC_EOIR: 0xc1b",
+                 }).c_str(),
+                 trace.text().c_str());
+}
+
 TEST(GicV2, NothingPendingAcknowledgesAsSpurious) {
     gicc.script(0x00c, {1023});
     InterruptAck ack = gic.acknowledge();
