@@ -1,9 +1,11 @@
-// Exceptions: IRQs from kernel code go to the installed handler; anything else is a crash.
-// A crash prints a report (decoded ESR, FAR, ELR, registers, frame-pointer backtrace) to every
-// log sink and shuts the domain down with reason `crash`, so xl's on_crash applies.
+// Exceptions: IRQs from kernel code go to the installed handler; anything else is a crash,
+// an SError (unmasked by head.S once the vectors are in) included. A crash prints a report
+// (decoded ESR, FAR when it is valid, ELR, registers, frame-pointer backtrace) to every log
+// sink and shuts the domain down with reason `crash`, so xl's on_crash applies.
 
 #include <cstdio>
 
+#include "arch/arm64/exception_decode.h"
 #include "arch/arm64/exception_frame.h"
 #include "arch/arm64/shutdown.h"
 #include "arch/arm64/layout.h"
@@ -16,58 +18,6 @@ namespace {
 
 IrqHandler irq_handler = nullptr;
 bool crashing = false;
-
-const char* vector_name(unsigned kind) {
-    static constexpr const char* names[] = {
-        "synchronous", "IRQ", "FIQ", "SError",
-        "synchronous in handler", "IRQ in handler", "FIQ in handler", "SError in handler",
-        "synchronous from EL0", "IRQ from EL0", "FIQ from EL0", "SError from EL0",
-        "synchronous from AArch32", "IRQ from AArch32", "FIQ from AArch32", "SError from AArch32",
-    };
-    return kind < 16 ? names[kind] : "?";
-}
-
-// ESR_EL1.EC (Arm ARM D19.2.37, table "ESR_ELx.EC").
-const char* exception_class_name(unsigned ec) {
-    switch (ec) {
-        case 0x00: return "unknown reason (undefined instruction?)";
-        case 0x01: return "trapped WFI/WFE";
-        case 0x07: return "SIMD/FP access trap";
-        case 0x0e: return "illegal execution state";
-        case 0x15: return "SVC";
-        case 0x16: return "HVC";
-        case 0x17: return "SMC";
-        case 0x18: return "trapped MSR/MRS/system instruction";
-        case 0x20: return "instruction abort from EL0";
-        case 0x21: return "instruction abort";
-        case 0x22: return "PC alignment fault";
-        case 0x24: return "data abort from EL0";
-        case 0x25: return "data abort";
-        case 0x26: return "SP alignment fault";
-        case 0x2c: return "floating-point exception";
-        case 0x2f: return "SError";
-        case 0x3c: return "BRK instruction";
-        default: return "other";
-    }
-}
-
-// DFSC/IFSC, ISS[5:0] of an abort (D19.2.37, "ISS encoding for an exception from a Data Abort").
-void describe_fault_status(unsigned fsc, char* out, size_t size) {
-    unsigned level = fsc & 3;
-    switch (fsc >> 2) {
-        case 0: snprintf(out, size, "address size fault, level %u", level); return;
-        case 1: snprintf(out, size, "translation fault, level %u", level); return;
-        case 2: snprintf(out, size, "access flag fault, level %u", level); return;
-        case 3: snprintf(out, size, "permission fault, level %u", level); return;
-        default: break;
-    }
-    switch (fsc) {
-        case 0x10: snprintf(out, size, "synchronous external abort"); return;
-        case 0x21: snprintf(out, size, "alignment fault"); return;
-        case 0x30: snprintf(out, size, "TLB conflict abort"); return;
-        default: snprintf(out, size, "fault status 0x%02x", fsc); return;
-    }
-}
 
 bool on_a_stack(uint64_t address) {
     auto inside = [address](const char* bottom, const char* top) {
@@ -97,17 +47,13 @@ void print_backtrace(uint64_t pc, uint64_t fp) {
     Esr esr{f.esr};
     logging::rawf("\n*** domd crash: %s exception: %s (EC 0x%02x, ISS 0x%07x)\n", vector_name(kind),
                   exception_class_name(esr.ec()), esr.ec(), esr.iss());
-    if (esr.ec() == 0x20 || esr.ec() == 0x21 || esr.ec() == 0x24 || esr.ec() == 0x25) {
-        char what[48];
-        describe_fault_status(esr.iss() & 0x3f, what, sizeof what);
-        bool data = esr.ec() >= 0x24;
-        bool write = data && (esr.iss() >> 6) & 1;
-        logging::rawf("    %s on %s of 0x%016llx\n", what, data ? (write ? "write" : "read") : "fetch",
-                      static_cast<unsigned long long>(f.far));
-    }
-    logging::rawf("    ELR 0x%016llx  SPSR 0x%08llx  FAR 0x%016llx  SP 0x%016llx\n",
-                  static_cast<unsigned long long>(f.elr), static_cast<unsigned long long>(f.spsr),
-                  static_cast<unsigned long long>(f.far), static_cast<unsigned long long>(f.sp));
+    char syndrome[160];
+    if (describe_syndrome(f.esr, f.far, syndrome, sizeof syndrome)) logging::rawf("    %s\n", syndrome);
+    char far[24] = "-";
+    if (far_is_valid(f.esr)) snprintf(far, sizeof far, "0x%016llx", static_cast<unsigned long long>(f.far));
+    logging::rawf("    ELR 0x%016llx  SPSR 0x%08llx  FAR %s  SP 0x%016llx\n",
+                  static_cast<unsigned long long>(f.elr), static_cast<unsigned long long>(f.spsr), far,
+                  static_cast<unsigned long long>(f.sp));
     for (int i = 0; i < 31; i += 3) {
         char line[160];
         int used = 0;

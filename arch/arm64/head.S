@@ -93,6 +93,10 @@ high_entry:
     ldr     x0, =arm64_vectors
     msr     vbar_el1, x0
     isb
+    // With the vectors in, unmask SError (PSTATE.A, masked since entry): an asynchronous abort,
+    // such as a virtual SError Xen injects, is then taken and reported as a crash instead of
+    // staying pending unseen. IRQ and FIQ stay masked (the loop unmasks IRQs only in Xen).
+    msr     daifclr, #4
     mov     x29, #0                 // terminates frame-pointer backtraces
     mov     x30, #0
     mov     x0, x19                 // device tree (physical)

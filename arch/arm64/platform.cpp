@@ -1,5 +1,6 @@
 #include "arch/arm64/platform.h"
 
+#include "arch/arm64/exception_decode.h"
 #include "arch/arm64/exception_frame.h"
 #include "arch/arm64/sysreg.h"
 #include "kernel/log.h"
@@ -13,6 +14,10 @@ Arm64Platform* the_platform = nullptr;
 }  // namespace
 
 Status Arm64Platform::init(const Platform& platform, Mapper& mapper) {
+    char masks[96];
+    describe_exception_masks(read_daif(), masks, sizeof masks);
+    LOG_INFO("%s", masks);
+
     timer_.init();
     gicd_map_ = TRY(Mapping::create(mapper, platform.gic_distributor.base, platform.gic_distributor.size,
                                     MapAttrs::mmio()));

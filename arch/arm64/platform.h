@@ -29,7 +29,8 @@ public:
     explicit Arm64Platform(xen::Hypervisor& hv) : hv_(hv) {}
 
     // Maps and initialises the GIC, routes the event-channel upcall and the virtual timer, and
-    // installs the IRQ handler. Interrupts stay masked except while blocked in Xen.
+    // installs the IRQ handler. Interrupts stay masked except while blocked in Xen. Logs the
+    // exception masks (SError must be unmasked by then, see head.S).
     Status init(const Platform& platform, Mapper& mapper);
 
     uint64_t now_ns() const override { return timer_.now_ns(); }

@@ -49,6 +49,52 @@ struct Esr {
     DOMD_FIELD(unsigned, ec, 31, 26)
 };
 
+// ESR_ELx.EC values domd decodes further (D19.2.37, table "ESR_ELx.EC").
+namespace exception_class {
+constexpr unsigned instruction_abort_lower = 0x20;
+constexpr unsigned instruction_abort = 0x21;
+constexpr unsigned data_abort_lower = 0x24;
+constexpr unsigned data_abort = 0x25;
+constexpr unsigned serror = 0x2f;
+}  // namespace exception_class
+
+// ISS of an instruction or data abort (D19.2.37, "ISS encoding for an exception from an
+// Instruction Abort" / "... from a Data Abort").
+struct AbortIss {
+    uint32_t raw = 0;
+    DOMD_FIELD(unsigned, fsc, 5, 0)  // IFSC/DFSC: fault status code
+    DOMD_BIT(wnr, 6)                 // data aborts: the access was a write
+    DOMD_BIT(s1ptw, 7)               // on a stage-2 walk for a stage-1 translation
+    DOMD_BIT(ea, 9)                  // external abort type
+    DOMD_BIT(fnv, 10)                // FAR not valid
+    DOMD_BIT(isv, 24)                // data aborts: ISS[23:14] hold a valid instruction syndrome
+};
+
+// ISS of an SError interrupt (D19.2.37, "ISS encoding for an SError interrupt"). Asynchronous:
+// FAR is not set, and ELR is where the error was taken, not the access that caused it.
+struct SErrorIss {
+    uint32_t raw = 0;
+    DOMD_FIELD(unsigned, dfsc, 5, 0)  // 0b000000 uncategorized, 0b010001 asynchronous SError
+    DOMD_BIT(ea, 9)                   // external abort type
+    DOMD_FIELD(unsigned, aet, 12, 10) // asynchronous error type, valid when DFSC is 0b010001
+    DOMD_BIT(iesb, 13)                // synchronized by an implicit error synchronization barrier
+    DOMD_BIT(ids, 24)                 // ISS[23:0] hold an IMPLEMENTATION DEFINED syndrome
+};
+namespace serror_dfsc {
+constexpr unsigned uncategorized = 0x00;
+constexpr unsigned asynchronous = 0x11;
+}  // namespace serror_dfsc
+
+// DAIF (Arm ARM C5.2, "DAIF, Interrupt Mask Bits"): PSTATE's exception masks, as MRS reads them.
+// A set bit masks: D debug, A SError (asynchronous abort), I IRQ, F FIQ.
+struct Daif {
+    uint64_t raw = 0;
+    DOMD_BIT(f, 6)
+    DOMD_BIT(i, 7)
+    DOMD_BIT(a, 8)
+    DOMD_BIT(d, 9)
+};
+
 // MPIDR_EL1 (Arm ARM, D19.2 "MPIDR_EL1"): the PE's affinity, which the GICv3 redistributors are named by.
 struct Mpidr {
     uint64_t raw = 0;
