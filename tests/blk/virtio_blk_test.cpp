@@ -299,9 +299,12 @@ TEST(VirtioBlk, DiscardSegmentCountBounds) {
     BlkRig rig;
     for (uint32_t count : {limits::max_discard_segments - 1, limits::max_discard_segments, limits::max_discard_segments + 1}) {
         std::vector<VirtioBlkDiscardSegment> segs;
-        for (uint32_t i = 0; i < count; ++i) segs.push_back({100 + 2 * uint64_t{i}, 1, 0});
+        const uint64_t first = 100 * count;
+        for (uint32_t i = 0; i < count; ++i) segs.push_back({first + 2 * uint64_t{i}, 1, 0});
         const bool ok = count <= limits::max_discard_segments;
         CHECK_EQUAL(ok ? blk_status::ok : blk_status::ioerr, rig.segments(request_type::discard, segs));
+        // Refused as a whole: not one segment was discarded.
+        for (uint32_t i = 0; i < count; ++i) CHECK_EQUAL(ok, rig.disk_zero(first + 2 * i, 1));
     }
     // No segment, or a partial one, is malformed.
     CHECK_EQUAL(blk_status::ioerr, rig.request(request_type::discard, 0, 0, 0, false));
@@ -322,6 +325,8 @@ TEST(VirtioBlk, DiscardSectorBounds) {
     CHECK_EQUAL(blk_status::ioerr, rig.segments(request_type::discard, {{capacity - 1, 2, 0}}));
     CHECK_EQUAL(blk_status::ioerr, rig.segments(request_type::discard, {{~uint64_t{0}, 2, 0}}));
     CHECK_EQUAL(blk_status::ok, rig.segments(request_type::discard, {{capacity, 0, 0}}));
+    CHECK_EQUAL(3u, rig.blk.queue_stats(0).err_range);  // refused by virtio-blk, not by the store
+    CHECK_EQUAL(1u, big.blk.queue_stats(0).err_malformed);
     rig.expect_works();
 }
 

@@ -1,5 +1,4 @@
-#include "tests/test_support.h"
-
+// No tests/test_support.h: the libFuzzer harness builds this file without CppUTest.
 #include "tests/fakes/fake_guest_memory.h"
 
 #include <sys/mman.h>

@@ -459,6 +459,17 @@ TEST(MmioTransport, NotifyForMissingQueuesIsIgnored) {
     CHECK_FALSE(rig.transport.needs_service());
 }
 
+TEST(MmioTransport, NotifyForAQueueThatIsNotLiveIsIgnored) {
+    VirtioRig rig({.queues = 2, .probe = false});
+    CHECK_TRUE(rig.driver.negotiate(ring_features));
+    CHECK_TRUE(rig.driver.setup_queue(0));
+    rig.driver.driver_ok();
+    rig.driver.write32(mmio::queue_notify, 1);
+    CHECK_EQUAL(1u, rig.transport.stats().kicks_ignored);
+    CHECK_EQUAL(0u, rig.transport.queue(1).stats().kicks);
+    CHECK_FALSE(rig.transport.queue(1).kicked());
+}
+
 TEST(MmioTransport, BuffersBeforeDriverOkWaitForIt) {
     VirtioRig rig({.probe = false});
     CHECK_TRUE(rig.driver.negotiate(ring_features));

@@ -589,3 +589,62 @@ TEST(SplitRing, RingsThatCannotBeMappedAreNotEnabled) {
     rig.driver.driver_ok();
     rig.expect_works();
 }
+
+namespace {
+
+// Hands out ring pointers shifted from what the inner memory maps: the `misaligned`-th ring
+// mapped (0 desc, 1 avail, 2 used) comes back off by half its alignment; with -1 every pointer
+// is forced to 16-byte alignment instead. So each alignment check is seen on its own.
+class ShiftingMemory final : public GuestMemory {
+public:
+    ShiftingMemory(GuestMemory& inner, int misaligned) : inner_(inner), misaligned_(misaligned) {}
+    Result<uint8_t*> map_ring(uint64_t addr, uint64_t len, bool writable) override {
+        auto ring = inner_.map_ring(addr, len, writable);
+        if (!ring.ok()) return ring.error();
+        const uintptr_t at = reinterpret_cast<uintptr_t>(ring.value());
+        const int call = calls_++ % 3;
+        if (misaligned_ < 0) return reinterpret_cast<uint8_t*>(at & ~uintptr_t{15});
+        static constexpr uintptr_t half_alignment[] = {8, 1, 2};
+        return reinterpret_cast<uint8_t*>(call == misaligned_ ? at + half_alignment[call] : at);
+    }
+    void release_rings() override { inner_.release_rings(); }
+    Status map_request(std::span<const GuestRange> ranges, std::span<HostBytes> out, RequestMapping& m) override {
+        return inner_.map_request(ranges, out, m);
+    }
+    void unmap_request(RequestMapping& m) override { inner_.unmap_request(m); }
+    uint64_t generation() const override { return inner_.generation(); }
+
+private:
+    GuestMemory& inner_;
+    int misaligned_;
+    int calls_ = 0;
+};
+
+bool queue_accepted(int misaligned, uint64_t avail_offset) {
+    FakeGuestMemory memory;
+    ShiftingMemory shifting(memory, misaligned);
+    FakeInterrupt interrupt;
+    RecordingDevice device;
+    MmioTransport transport(device, shifting, interrupt);
+    FakeVirtioDriver driver(transport, memory);
+    CHECK_TRUE(driver.negotiate(ring_features));
+    const uint64_t area = driver.alloc(3 * 4096, 4096);
+    driver.write32(mmio::queue_num, 16);
+    driver.write32(mmio::queue_desc_low, static_cast<uint32_t>(area));
+    driver.write32(mmio::queue_driver_low, static_cast<uint32_t>(area + 4096 + avail_offset));
+    driver.write32(mmio::queue_device_low, static_cast<uint32_t>(area + 8192));
+    driver.write32(mmio::queue_ready, 1);
+    return driver.read32(mmio::queue_ready) == 1;
+}
+
+}  // namespace
+
+TEST(SplitRing, HostRingPointersMustKeepTheAlignment) {
+    CHECK_TRUE(queue_accepted(3, 0));
+    for (int ring = 0; ring < 3; ++ring) CHECK_FALSE(queue_accepted(ring, 0));  // a GuestMemory that broke it
+}
+
+TEST(SplitRing, GuestRingAddressesMustBeAlignedWhateverTheMapping) {
+    CHECK_TRUE(queue_accepted(-1, 2));
+    CHECK_FALSE(queue_accepted(-1, 1));
+}
