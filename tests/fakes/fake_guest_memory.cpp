@@ -76,11 +76,16 @@ Result<uint8_t*> FakeGuestMemory::make_view(uint64_t offset, uint64_t len, bool 
     if (!strict_) return device_view_ + offset;
     const uint64_t start = offset / page * page;
     const uint64_t bytes = (offset + len - start + page - 1) / page * page;
-    void* view = mmap(nullptr, bytes, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED, fd_,
-                      static_cast<off_t>(start));
-    if (view == MAP_FAILED) die("mmap view");
-    views.push_back({view, bytes});
-    return static_cast<uint8_t*>(view) + (offset - start);
+    // A guard page on each side: an overrun past the view's last page faults, even when other
+    // mappings happen to sit right next to it.
+    void* region = mmap(nullptr, bytes + 2 * page, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (region == MAP_FAILED) die("mmap guard");
+    uint8_t* view = static_cast<uint8_t*>(region) + page;
+    if (mmap(view, bytes, writable ? PROT_READ | PROT_WRITE : PROT_READ, MAP_SHARED | MAP_FIXED, fd_,
+             static_cast<off_t>(start)) == MAP_FAILED)
+        die("mmap view");
+    views.push_back({region, bytes + 2 * page});
+    return view + (offset - start);
 }
 
 void FakeGuestMemory::drop_views(std::vector<View>& views) {
