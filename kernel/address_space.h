@@ -58,6 +58,9 @@ public:
         return t.pa;
     }
 
+    void begin_unmap_batch() override { table_.begin_batch(); }
+    void end_unmap_batch() override { table_.end_batch(); }
+
     uint64_t free_window_pages() const { return pages_.free_units(); }
     uint64_t live_mappings() const { return live_mappings_; }
 

@@ -24,6 +24,12 @@ public:
     // Where a mapped virtual address lands in our physmap (through the page tables).
     virtual Result<PhysAddr> to_phys(VirtAddr va) const = 0;
 
+    // The unmaps between these share one completion of their TLB maintenance, at the outermost
+    // end (kernel/page_table.h, PageTable::Batch): nothing may touch an address unmapped inside
+    // the batch until it ends. Use UnmapBatch rather than calling these.
+    virtual void begin_unmap_batch() = 0;
+    virtual void end_unmap_batch() = 0;
+
     // Unmaps a Mapping could not undo: its pages stay mapped (and its window pages in use).
     uint64_t failed_unmaps() const { return failed_unmaps_; }
 
@@ -33,6 +39,19 @@ protected:
 private:
     friend struct UnmapRange;
     uint64_t failed_unmaps_ = 0;
+};
+
+// A scope whose unmaps share one TLB completion: e.g. the mappings of many finished requests
+// released together.
+class UnmapBatch {
+public:
+    explicit UnmapBatch(Mapper& mapper) : mapper_(mapper) { mapper_.begin_unmap_batch(); }
+    ~UnmapBatch() { mapper_.end_unmap_batch(); }
+    UnmapBatch(const UnmapBatch&) = delete;
+    UnmapBatch& operator=(const UnmapBatch&) = delete;
+
+private:
+    Mapper& mapper_;
 };
 
 // What a Mapping holds, and how it lets go.

@@ -6,24 +6,32 @@
 //  - prepare, then commit: map() first counts the tables it will need and checks every target
 //    entry is free; only then does it write. A failed map changes nothing.
 //  - map() only ever fills invalid entries, so it never needs break-before-make; changing a live
-//    entry (protect) or removing it (unmap) is break-before-make: invalidate, publish, TLB
-//    invalidate, then (for protect) write the new entry.
+//    entry (protect) or removing it (unmap) is break-before-make (Arm ARM D8.14.1): every entry
+//    of the range goes invalid, one publish, the TLB invalidations, one completion; only then
+//    may an entry be made again (protect) or the address or a freed table be reused.
+//  - batches of unmaps share one completion (Batch).
 //  - no pointers are kept in the table tree, only physical addresses: the same tree is built
 //    before the MMU is on (addresses are physical) and used after (addresses are virtual).
 //
 // Encoding requirements (static members):
 //   levels, root_level (0), leaf_level, index_bits; shift(level);
 //   can_be_leaf(level); invalid(); is_valid(e); is_table(e, level);
-//   make_table(PhysAddr); make_leaf(PhysAddr, MapAttrs, level); output(e, level); attrs(e).
+//   make_table(PhysAddr); make_leaf(PhysAddr, MapAttrs, level); output(e, level); attrs(e);
+//   disabled(e): an invalid entry that still holds e's output address (protect's "break").
 // TableMemory: Result<PhysAddr> alloc(); void free(PhysAddr); uint64_t* entries(PhysAddr);
 //   size_t available() const.
-// Tlb: void publish(); void invalidate(VirtAddr, int level).
+// Tlb: void publish(): table writes reach the table walker;
+//   void invalidate(VirtAddr): starts dropping the cached translations of that address, leaf
+//   and table-walk entries at every level (does not wait);
+//   void invalidate_all(): starts dropping every cached translation of the regime;
+//   void complete(): waits until every invalidation started so far is done.
 #pragma once
 
 #include <cstdint>
 
 #include "kernel/addr.h"
 #include "kernel/atomic.h"
+#include "kernel/limits.h"
 #include "kernel/result.h"
 
 namespace domd {
@@ -61,6 +69,8 @@ public:
     static constexpr int levels = Enc::levels;
 
     PageTable(TableMemory& memory, Tlb& tlb) : mem_(memory), tlb_(tlb) {}
+    PageTable(const PageTable&) = delete;
+    PageTable& operator=(const PageTable&) = delete;
 
     // Allocates an empty root table.
     Status create() {
@@ -82,6 +92,9 @@ public:
             return Err::invalid;
         if (attrs.writable && attrs.executable) return Err::invalid;
         if (va.value + size < va.value || pa.value + size < pa.value) return Err::range;
+        // An address given up by an unmap of an open batch may only be used again once its
+        // invalidation is complete.
+        settle();
 
         // Prepare: check every target entry is free and count missing tables.
         size_t tables_needed = 0;
@@ -102,44 +115,48 @@ public:
             store_relaxed(slot, Enc::make_leaf(p, attrs, level));
             done += leaf_size(level);
         }
+        // The new entries reach the walker before anyone uses the addresses.
         tlb_.publish();
         return ok_status();
     }
 
     // Removes the mappings of [va, va+size). Every page must be mapped, and a block leaf must be
-    // removed whole (blocks are not split). Break-before-make: each entry is invalidated and its
-    // TLB entries removed before the range may be mapped again.
+    // removed whole (blocks are not split).
     Status unmap(VirtAddr va, uint64_t size) {
         TRY(check_leaves(va, size));
-        uint64_t done = 0;
-        while (done < size) {
-            VirtAddr v = va + done;
-            Found f = find(v);
-            store_relaxed(f.slot, Enc::invalid());
-            tlb_.publish();
-            tlb_.invalidate(v, f.level);
-            done += leaf_size(f.level);
-        }
+        // Break-before-make, "break" half: every leaf of the range goes invalid...
+        for_each_leaf(va, size, [](uint64_t* slot, VirtAddr, int) { store_relaxed(slot, Enc::invalid()); });
+        // ...one publish, so the walker sees them all invalid before any TLB entry is dropped...
+        tlb_.publish();
+        // ...the invalidations...
+        invalidate_range(va, size);
+        owed_ = true;
+        // ...and the completion, here or at the end of the batch.
+        if (batch_depth_ == 0) settle();
         return ok_status();
     }
 
-    // Changes the attributes of a mapped range: break-before-make per leaf.
+    // Changes the attributes of a mapped range, break-before-make for the whole range.
     Status protect(VirtAddr va, uint64_t size, MapAttrs attrs) {
         if (attrs.writable && attrs.executable) return Err::invalid;
         TRY(check_leaves(va, size));
-        uint64_t done = 0;
-        while (done < size) {
-            VirtAddr v = va + done;
-            Found f = find(v);
-            uint64_t old = load_relaxed(f.slot);
-            PhysAddr out = Enc::output(old, f.level);
-            store_relaxed(f.slot, Enc::invalid());
-            tlb_.publish();
-            tlb_.invalidate(v, f.level);
+        // Break: every leaf goes invalid (keeping its output address), one publish, the
+        // invalidations, and their completion before any entry is made again.
+        for_each_leaf(va, size, [](uint64_t* slot, VirtAddr, int) {
+            store_relaxed(slot, Enc::disabled(load_relaxed(slot)));
+        });
+        tlb_.publish();
+        invalidate_range(va, size);
+        owed_ = true;
+        settle();
+        // Make: the same outputs with the new attributes, published once.
+        for (uint64_t done = 0; done < size;) {
+            Found f = find_slot(va + done);
+            PhysAddr out = Enc::output(load_relaxed(f.slot), f.level);
             store_relaxed(f.slot, Enc::make_leaf(out, attrs, f.level));
-            tlb_.publish();
             done += leaf_size(f.level);
         }
+        tlb_.publish();
         return ok_status();
     }
 
@@ -149,6 +166,25 @@ public:
         uint64_t e = load_relaxed(f.slot);
         uint64_t offset = va.value & (leaf_size(f.level) - 1);
         return Translation{Enc::output(e, f.level) + offset, Enc::attrs(e), f.level};
+    }
+
+    // Several unmaps behind one completion. While a batch is open, unmap() issues its TLB
+    // invalidations but leaves their completion to the end of the outermost batch, or to the
+    // next map() or protect(), which complete first.
+    // Nothing may touch an address unmapped in the batch: it may still translate until the end.
+    class Batch {
+    public:
+        explicit Batch(PageTable& table) : table_(table) { table_.begin_batch(); }
+        ~Batch() { table_.end_batch(); }
+        Batch(const Batch&) = delete;
+        Batch& operator=(const Batch&) = delete;
+
+    private:
+        PageTable& table_;
+    };
+    void begin_batch() { ++batch_depth_; }
+    void end_batch() {
+        if (batch_depth_ > 0 && --batch_depth_ == 0) settle();
     }
 
 private:
@@ -295,9 +331,60 @@ private:
         return ok_status();
     }
 
+    // Calls visit(slot, va, level) for each leaf of [va, va+size) (all present: check_leaves).
+    template <typename Visit>
+    void for_each_leaf(VirtAddr va, uint64_t size, Visit&& visit) {
+        for (uint64_t done = 0; done < size;) {
+            Found f = find(va + done);
+            visit(f.slot, va + done, f.level);
+            done += leaf_size(f.level);
+        }
+    }
+
+    // The slot that holds v's leaf, valid or disabled: the walk follows valid tables only.
+    Found find_slot(VirtAddr v) const {
+        PhysAddr table = root_;
+        for (int l = Enc::root_level; l <= Enc::leaf_level; ++l) {
+            uint64_t* slot = &mem_.entries(table)[index_at(v, l)];
+            uint64_t e = load_relaxed(slot);
+            if (l == Enc::leaf_level || !Enc::is_valid(e) || !Enc::is_table(e, l)) return {slot, l};
+            table = Enc::output(e, l);
+        }
+        return {};
+    }
+
+    // Pages invalidated one by one up to limits::tlbi_page_limit, above it the whole TLB. A
+    // range of at most that many pages holds no block (blocks are removed whole and are bigger),
+    // so one TLBI per 4 KiB page names each of its leaves.
+    static constexpr uint64_t smallest_block_pages() {
+        for (int level = Enc::leaf_level - 1; level >= Enc::root_level; --level)
+            if (Enc::can_be_leaf(level)) return leaf_size(level) / page_size;
+        return ~uint64_t{0};
+    }
+    static_assert(leaf_size(Enc::leaf_level) == page_size);
+    static_assert(limits::tlbi_page_limit < smallest_block_pages());
+
+    void invalidate_range(VirtAddr va, uint64_t size) {
+        uint64_t pages = size / page_size;
+        if (pages > limits::tlbi_page_limit) {
+            tlb_.invalidate_all();
+            return;
+        }
+        for (uint64_t i = 0; i < pages; ++i) tlb_.invalidate(va + i * page_size);
+    }
+
+    // Completes the invalidations issued so far.
+    void settle() {
+        if (!owed_) return;
+        tlb_.complete();
+        owed_ = false;
+    }
+
     TableMemory& mem_;
     Tlb& tlb_;
     PhysAddr root_{};
+    int batch_depth_ = 0;
+    bool owed_ = false;  // invalidations issued whose completion is still owed
 };
 
 }  // namespace domd

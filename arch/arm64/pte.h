@@ -45,6 +45,8 @@ struct Arm64Encoding {
     static constexpr bool can_be_leaf(int level) { return level >= 1; }
 
     static constexpr uint64_t invalid() { return 0; }
+    // Invalid (bit 0 clear: the walker ignores every other bit, D8.3.1), output address kept.
+    static constexpr uint64_t disabled(uint64_t e) { return Descriptor{e}.set_valid(false).raw; }
     static constexpr bool is_valid(uint64_t e) { return Descriptor{e}.valid(); }
     static constexpr bool is_table(uint64_t e, int level) {
         return level < leaf_level && Descriptor{e}.table_or_page();
@@ -90,5 +92,7 @@ static_assert(Arm64Encoding::make_leaf({0x9000000}, MapAttrs::mmio(), 3) ==
               (0x9000000 | 0x3 | (1 << 2) | (1 << 10) | (uint64_t{3} << 53)));
 static_assert(Arm64Encoding::shift(0) == 39 && Arm64Encoding::shift(2) == 21);
 static_assert(Arm64Encoding::output(Arm64Encoding::make_leaf({0x40200000}, MapAttrs::code(), 2), 2).value == 0x40200000);
+static_assert(!Arm64Encoding::is_valid(Arm64Encoding::disabled(Arm64Encoding::make_leaf({0x40201000}, MapAttrs::read_write(), 3))));
+static_assert(Arm64Encoding::output(Arm64Encoding::disabled(Arm64Encoding::make_leaf({0x40201000}, MapAttrs::read_write(), 3)), 3).value == 0x40201000);
 
 }  // namespace domd::arm64

@@ -1,5 +1,6 @@
-// TLB and table-walk ordering for the generic walker (Arm ARM D8.13, "TLB maintenance
-// requirements" and "Using break-before-make when updating translation table entries").
+// TLB maintenance and table-walk ordering for the generic walker (Arm ARM D8.13 "TLB
+// maintenance requirements", D8.14.1 "Using break-before-make when updating translation table
+// entries"; the Tlb requirements are listed in kernel/page_table.h).
 #pragma once
 
 #include "arch/arm64/tlbi.h"
@@ -8,14 +9,20 @@
 namespace domd::arm64 {
 
 struct Arm64Tlb {
-    // New or invalidated entries must reach the table walker before anything relies on them.
+    // Table writes reach the table walker (DSB ISHST), and this PE's later instructions see the
+    // result (ISB).
     void publish() { asm volatile("dsb ishst\n isb" ::: "memory"); }
 
-    // After an entry was invalidated: drop cached translations of va (for a block, any address
-    // in it names the entry), then wait for completion on all PEs.
-    void invalidate(VirtAddr va, int /*level*/) {
-        asm volatile("tlbi vaae1is, %0\n dsb ish\n isb" ::"r"(tlbi_all_asid_operand(va).raw) : "memory");
-    }
+    // Broadcast to the inner-shareable domain, all ASIDs, every level: the leaf and walk-cache
+    // entries for va (for a block, any address in it names the entry). Does not wait.
+    void invalidate(VirtAddr va) { asm volatile("tlbi vaae1is, %0" ::"r"(tlbi_all_asid_operand(va).raw) : "memory"); }
+
+    // Every stage-1 EL1 entry of this VM, on every PE. Does not wait.
+    void invalidate_all() { asm volatile("tlbi vmalle1is" ::: "memory"); }
+
+    // Waits until every TLBI issued so far is done on all PEs (DSB ISH), then resynchronizes
+    // this PE's context (ISB).
+    void complete() { asm volatile("dsb ish\n isb" ::: "memory"); }
 };
 
 }  // namespace domd::arm64

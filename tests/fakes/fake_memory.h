@@ -58,10 +58,13 @@ public:
     Result<VirtAddr> map(PhysAddr pa, uint64_t size, MapAttrs attrs) override;
     Status unmap(VirtAddr va, uint64_t size) override;
     Result<PhysAddr> to_phys(VirtAddr va) const override;
+    void begin_unmap_batch() override { ++batch_depth; }
+    void end_unmap_batch() override { --batch_depth; }
 
     size_t live_mappings() const { return live_.size(); }
     std::vector<MapCall> maps;
     int unmaps = 0;
+    int batch_depth = 0;  // open UnmapBatch scopes
     Err fail_next_map{};  // injected: the next map() fails with it
 
 private:

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "kernel/address_space.h"
+#include "kernel/limits.h"
 #include "kernel/page_table.h"
 
 using namespace domd;
@@ -30,6 +31,7 @@ struct FakeEncoding {
     static constexpr unsigned type_shift = 58;
 
     static constexpr uint64_t invalid() { return 0x5a; }
+    static constexpr uint64_t disabled(uint64_t e) { return e & ~valid_bit; }
     static constexpr bool is_valid(uint64_t e) { return e & valid_bit; }
     static constexpr bool is_table(uint64_t e, int level) { return level < leaf_level && (e & table_bit); }
     static constexpr uint64_t make_table(PhysAddr next) { return valid_bit | table_bit | (next.value >> 12); }
@@ -43,12 +45,17 @@ struct FakeEncoding {
     }
 };
 
+// Table pages with a retire step: a retired page is still in use until release_retired().
+// Retiring and releasing are logged with the TLB operations, so tests see their order.
 struct FakeTableMemory {
     static constexpr uint64_t base = 0x7700000000;  // far from any host pointer
     std::vector<std::vector<uint64_t>> pages;
     std::vector<bool> used;
+    std::vector<bool> retired;
     size_t limit = 64;
+    std::vector<std::string>* log = nullptr;
 
+    size_t index(PhysAddr pa) const { return (pa.value - base) / page_size; }
     Result<PhysAddr> alloc() {
         for (size_t i = 0; i < pages.size(); ++i) {
             if (!used[i]) {
@@ -60,10 +67,28 @@ struct FakeTableMemory {
         if (pages.size() == limit) return Err::no_memory;
         pages.emplace_back(512, 0);
         used.push_back(true);
+        retired.push_back(false);
         return PhysAddr{base + (pages.size() - 1) * page_size};
     }
-    void free(PhysAddr pa) { used[(pa.value - base) / page_size] = false; }
-    uint64_t* entries(PhysAddr pa) { return pages.at((pa.value - base) / page_size).data(); }
+    void free(PhysAddr pa) {
+        CHECK(used.at(index(pa)));  // never freed twice
+        used[index(pa)] = false;
+        retired[index(pa)] = false;
+    }
+    void retire(PhysAddr pa) {
+        CHECK(used.at(index(pa)));
+        CHECK_FALSE(retired[index(pa)]);
+        retired[index(pa)] = true;
+        if (log) log->push_back("retire");
+    }
+    void release_retired() {
+        bool any = false;
+        for (size_t i = 0; i < retired.size(); ++i) {
+            if (retired[i]) used[i] = false, retired[i] = false, any = true;
+        }
+        if (log && any) log->push_back("release retired");
+    }
+    uint64_t* entries(PhysAddr pa) { return pages.at(index(pa)).data(); }
     size_t available() const {
         size_t free_now = 0;
         for (bool u : used) free_now += !u;
@@ -76,16 +101,29 @@ struct FakeTableMemory {
     }
 };
 
+// Records every TLB operation, in order, into the log it shares with the table memory; a test
+// may look at the tables at each step.
 struct FakeTlb {
     std::vector<std::string> events;
+    std::function<void()> on_publish;
     std::function<void(VirtAddr)> on_invalidate;
-    void publish() { events.push_back("publish"); }
-    void invalidate(VirtAddr va, int level) {
+    std::function<void()> on_complete;
+    void publish() {
+        if (on_publish) on_publish();
+        events.push_back("publish");
+    }
+    void invalidate(VirtAddr va) {
         if (on_invalidate) on_invalidate(va);
         char text[64];
-        snprintf(text, sizeof text, "invalidate %llx L%d", (unsigned long long)va.value, level);
+        snprintf(text, sizeof text, "invalidate %llx", (unsigned long long)va.value);
         events.push_back(text);
     }
+    void invalidate_all() { events.push_back("invalidate all"); }
+    void complete() {
+        if (on_complete) on_complete();
+        events.push_back("complete");
+    }
+    size_t count(const std::string& what) const { return std::count(events.begin(), events.end(), what); }
 };
 
 using Table = PageTable<FakeEncoding, FakeTableMemory, FakeTlb>;
@@ -98,10 +136,12 @@ TEST_GROUP(PageTable) {
     FakeTlb tlb;
     Table* table = nullptr;
     void setup() override {
+        mem.log = &tlb.events;
         table = new Table(mem, tlb);
         CHECK(table->create().ok());
     }
     void teardown() override { delete table; }
+    bool mapped(VirtAddr va) const { return table->translate(va).ok(); }
 };
 
 TEST(PageTable, NewTablesAreFilledWithTheEncodingsInvalidEntry) {
@@ -175,20 +215,70 @@ TEST(PageTable, FallsBackToPagesWhenPhysicalAddressIsNotBlockAligned) {
     LONGS_EQUAL(3, table->translate(va).value().level);
 }
 
-TEST(PageTable, UnmapIsBreakBeforeMake) {
-    CHECK(table->map(kva, PhysAddr{0x40000000}, 2 * page_size, MapAttrs::read_write()).ok());
+// ---- break-before-make, in strict order ----------------------------------------------------
+
+// Unmap: every entry invalid, then one publish, then the TLBIs, then one completion.
+TEST(PageTable, UnmapInvalidatesEveryEntryBeforeOnePublishThenTlbisThenOneCompletion) {
+    CHECK(table->map(kva, PhysAddr{0x40000000}, 3 * page_size, MapAttrs::read_write()).ok());
+    CHECK(table->map(kva + 3 * page_size, PhysAddr{0x50000000}, page_size, MapAttrs::read_write()).ok());
     tlb.events.clear();
-    bool invalid_when_flushed = true;
-    tlb.on_invalidate = [&](VirtAddr va) { invalid_when_flushed &= !table->translate(va).ok(); };
-    CHECK(table->unmap(kva, 2 * page_size).ok());
-    CHECK(invalid_when_flushed);
-    std::vector<std::string> expected = {"publish", "invalidate ffff000000200000 L3", "publish",
-                                         "invalidate ffff000000201000 L3"};
+    int publishes = 0;
+    tlb.on_publish = [&] {
+        ++publishes;
+        for (int i = 0; i < 3; ++i) CHECK_FALSE(mapped(kva + i * page_size));  // all broken first
+        CHECK(mapped(kva + 3 * page_size));  // the neighbour is untouched
+    };
+    CHECK(table->unmap(kva, 3 * page_size).ok());
+    LONGS_EQUAL(1, publishes);
+    std::vector<std::string> expected = {"publish", "invalidate ffff000000200000", "invalidate ffff000000201000",
+                                         "invalidate ffff000000202000", "complete"};
     CHECK(expected == tlb.events);
-    CHECK_EQUAL(Err::not_found, table->translate(kva).error());
+    tlb.on_publish = nullptr;
     // The range can be mapped again, to something else.
     CHECK(table->map(kva, PhysAddr{0x60000000}, page_size, MapAttrs::read_only()).ok());
     UNSIGNED_LONGLONGS_EQUAL(0x60000000, table->translate(kva).value().pa.value);
+}
+
+TEST(PageTable, UnmapUpToTheLimitInvalidatesPageByPage) {
+    const uint64_t n = limits::tlbi_page_limit;
+    CHECK(table->map(kva, PhysAddr{0x40000000}, n * page_size, MapAttrs::read_write()).ok());
+    tlb.events.clear();
+    CHECK(table->unmap(kva, n * page_size).ok());
+    long per_page = std::count_if(tlb.events.begin(), tlb.events.end(),
+                                  [](const std::string& e) { return e.rfind("invalidate ff", 0) == 0; });
+    LONGS_EQUAL(n, per_page);
+    LONGS_EQUAL(0, (long)tlb.count("invalidate all"));
+    LONGS_EQUAL(1, (long)tlb.count("complete"));
+}
+
+TEST(PageTable, UnmapAboveTheLimitInvalidatesTheWholeTlbOnce) {
+    const uint64_t n = limits::tlbi_page_limit + 1;
+    CHECK(table->map(kva, PhysAddr{0x40000000}, n * page_size, MapAttrs::read_write()).ok());
+    CHECK(table->map(kva + n * page_size, PhysAddr{0x50000000}, page_size, MapAttrs::read_write()).ok());
+    tlb.events.clear();
+    CHECK(table->unmap(kva, n * page_size).ok());
+    std::vector<std::string> expected = {"publish", "invalidate all", "complete"};
+    CHECK(expected == tlb.events);
+}
+
+TEST(PageTable, ABlockIsInvalidatedWithTheWholeTlb) {
+    VirtAddr va{0xffff000040000000};
+    CHECK(table->map(va, PhysAddr{0x80000000}, 2u << 20, MapAttrs::read_write(), true).ok());
+    CHECK(table->map(va + (2u << 20), PhysAddr{0x90000000}, page_size, MapAttrs::read_write()).ok());
+    tlb.events.clear();
+    CHECK(table->unmap(va, 2u << 20).ok());
+    std::vector<std::string> expected = {"publish", "invalidate all", "complete"};
+    CHECK(expected == tlb.events);
+}
+
+TEST(PageTable, UnmapRefusalsChangeNothingAndIssueNothing) {
+    CHECK(table->map(kva, PhysAddr{0x40000000}, page_size, MapAttrs::read_write()).ok());
+    tlb.events.clear();
+    CHECK_EQUAL(Err::not_found, table->unmap(kva, 2 * page_size).error());
+    CHECK_EQUAL(Err::invalid, table->unmap(kva + 1, page_size).error());
+    CHECK_EQUAL(Err::invalid, table->unmap(kva, 0).error());
+    CHECK(tlb.events.empty());
+    CHECK(mapped(kva));
 }
 
 TEST(PageTable, UnmapRefusesHolesAndPartialBlocks) {
@@ -201,25 +291,147 @@ TEST(PageTable, UnmapRefusesHolesAndPartialBlocks) {
     CHECK(table->unmap(va, 2u << 20).ok());
 }
 
-TEST(PageTable, ProtectInvalidatesBeforeWritingTheNewEntry) {
-    CHECK(table->map(kva, PhysAddr{0x40000000}, page_size, MapAttrs::read_write()).ok());
+// Protect: all entries invalid, one publish, the TLBIs, one completion, and only then the new
+// entries, published once.
+TEST(PageTable, ProtectBreaksTheWholeRangeBeforeMakingItAgain) {
+    CHECK(table->map(kva, PhysAddr{0x40000000}, 2 * page_size, MapAttrs::read_write()).ok());
     tlb.events.clear();
-    bool invalid_when_flushed = false;
-    tlb.on_invalidate = [&](VirtAddr va) { invalid_when_flushed = !table->translate(va).ok(); };
-    CHECK(table->protect(kva, page_size, MapAttrs::read_only()).ok());
-    CHECK(invalid_when_flushed);
-    std::vector<std::string> expected = {"publish", "invalidate ffff000000200000 L3", "publish"};
+    int publishes = 0;
+    tlb.on_publish = [&] {
+        // First publish: the break, nothing mapped; second: the make, all mapped read-only.
+        bool broken = ++publishes == 1;
+        for (int i = 0; i < 2; ++i) CHECK_EQUAL(!broken, mapped(kva + i * page_size));
+    };
+    tlb.on_complete = [&] { CHECK_FALSE(mapped(kva) || mapped(kva + page_size)); };
+    CHECK(table->protect(kva, 2 * page_size, MapAttrs::read_only()).ok());
+    std::vector<std::string> expected = {"publish", "invalidate ffff000000200000", "invalidate ffff000000201000",
+                                         "complete", "publish"};
     CHECK(expected == tlb.events);
-    auto t = table->translate(kva);
-    CHECK(t.value().attrs == MapAttrs::read_only());
-    UNSIGNED_LONGLONGS_EQUAL(0x40000000, t.value().pa.value);
+    for (uint64_t i = 0; i < 2; ++i) {
+        auto t = table->translate(kva + i * page_size);
+        CHECK(t.value().attrs == MapAttrs::read_only());
+        UNSIGNED_LONGLONGS_EQUAL(0x40000000 + i * page_size, t.value().pa.value);
+    }
 }
 
-TEST(PageTable, PublishesBeforeLinkingANewTable) {
+TEST(PageTable, ProtectKeepsBlocksAndTheirOutput) {
+    VirtAddr va{0xffff000040000000};
+    CHECK(table->map(va, PhysAddr{0x80000000}, 4u << 20, MapAttrs::read_write(), true).ok());
+    CHECK(table->protect(va, 4u << 20, MapAttrs::read_only()).ok());
+    auto t = table->translate(va + (2u << 20) + 0x10);
+    LONGS_EQUAL(2, t.value().level);
+    UNSIGNED_LONGLONGS_EQUAL(0x80200010, t.value().pa.value);
+    CHECK(t.value().attrs == MapAttrs::read_only());
+    CHECK_EQUAL(Err::invalid, table->protect(va, 4u << 20, MapAttrs{MemType::normal, true, true}).error());
+    CHECK_EQUAL(Err::not_found, table->protect(va + (4u << 20), page_size, MapAttrs::read_only()).error());
+}
+
+// Map: a new table is filled (every entry invalid) and published before the entry that links
+// it is written, so the walker never follows a link into garbage; the leaves are written
+// before the final publish.
+TEST(PageTable, MapPublishesEachNewTableBeforeLinkingItAndTheLeavesAtTheEnd) {
+    struct Seen {
+        bool unlinked_and_filled = false;
+    };
+    std::map<uint64_t, Seen> tables;  // by physical address, every table but the root
+    auto reachable = [&] {
+        std::set<uint64_t> found;
+        std::function<void(PhysAddr, int)> walk = [&](PhysAddr t, int level) {
+            if (level == FakeEncoding::leaf_level) return;
+            for (int i = 0; i < 512; ++i) {
+                uint64_t e = mem.entries(t)[i];
+                if (FakeEncoding::is_valid(e) && FakeEncoding::is_table(e, level)) {
+                    found.insert(FakeEncoding::output(e, level).value);
+                    walk(FakeEncoding::output(e, level), level + 1);
+                }
+            }
+        };
+        walk(table->root(), 0);
+        return found;
+    };
+    int publishes = 0;
+    tlb.on_publish = [&] {
+        ++publishes;
+        std::set<uint64_t> linked = reachable();
+        for (size_t i = 0; i < mem.pages.size(); ++i) {
+            uint64_t pa = FakeTableMemory::base + i * page_size;
+            if (!mem.used[i] || pa == table->root().value || linked.count(pa)) continue;
+            bool filled = std::all_of(mem.pages[i].begin(), mem.pages[i].end(), [](uint64_t e) { return e == 0x5a; });
+            if (filled) tables[pa].unlinked_and_filled = true;
+        }
+    };
+    bool leaves_written_at_last_publish = false;
+    auto last_publish = tlb.on_publish;
+    tlb.on_publish = [&] {
+        last_publish();
+        leaves_written_at_last_publish = mapped(kva) && mapped(kva + page_size);
+    };
+    CHECK(table->map(kva, PhysAddr{0x40000000}, 2 * page_size, MapAttrs::read_only()).ok());
+    LONGS_EQUAL(4, publishes);  // three tables linked, then the leaves
+    std::set<uint64_t> linked = reachable();
+    LONGS_EQUAL(3, (long)linked.size());
+    for (uint64_t pa : linked) CHECK(tables[pa].unlinked_and_filled);
+    CHECK(leaves_written_at_last_publish);
+}
+
+// ---- batches of unmaps -----------------------------------------------------------------------
+
+TEST(PageTable, ABatchOfUnmapsCompletesOnceAtItsEnd) {
+    for (uint64_t i = 0; i < 3; ++i)
+        CHECK(table->map(kva + i * page_size, PhysAddr{0x40000000 + i * page_size}, page_size, MapAttrs::read_write()).ok());
+    CHECK(table->map(kva + 3 * page_size, PhysAddr{0x50000000}, page_size, MapAttrs::read_write()).ok());
     tlb.events.clear();
-    CHECK(table->map(kva, PhysAddr{0x40000000}, page_size, MapAttrs::read_only()).ok());
-    // Three new tables linked (each published first) and the leaf published at the end.
-    LONGS_EQUAL(4, (long)tlb.events.size());
+    {
+        Table::Batch batch(*table);
+        for (uint64_t i = 0; i < 3; ++i) CHECK(table->unmap(kva + i * page_size, page_size).ok());
+        LONGS_EQUAL(0, (long)tlb.count("complete"));
+    }
+    std::vector<std::string> expected = {"publish", "invalidate ffff000000200000", "publish", "invalidate ffff000000201000",
+                                         "publish", "invalidate ffff000000202000", "complete"};
+    CHECK(expected == tlb.events);
+}
+
+TEST(PageTable, NestedBatchesCompleteAtTheOutermostEnd) {
+    CHECK(table->map(kva, PhysAddr{0x40000000}, 2 * page_size, MapAttrs::read_write()).ok());
+    CHECK(table->map(kva + 2 * page_size, PhysAddr{0x50000000}, page_size, MapAttrs::read_write()).ok());
+    tlb.events.clear();
+    {
+        Table::Batch outer(*table);
+        {
+            Table::Batch inner(*table);
+            CHECK(table->unmap(kva, page_size).ok());
+        }
+        LONGS_EQUAL(0, (long)tlb.count("complete"));
+        CHECK(table->unmap(kva + page_size, page_size).ok());
+    }
+    LONGS_EQUAL(1, (long)tlb.count("complete"));
+    CHECK_EQUAL("complete", tlb.events.back());
+}
+
+TEST(PageTable, AnEmptyBatchIssuesNothing) {
+    { Table::Batch batch(*table); }
+    CHECK(tlb.events.empty());
+    table->end_batch();  // unbalanced: ignored
+    CHECK(tlb.events.empty());
+    // ...so an unmap outside any batch still completes at once.
+    CHECK(table->map(kva, PhysAddr{0x40000000}, page_size, MapAttrs::read_write()).ok());
+    CHECK(table->map(kva + page_size, PhysAddr{0x50000000}, page_size, MapAttrs::read_write()).ok());
+    tlb.events.clear();
+    CHECK(table->unmap(kva, page_size).ok());
+    CHECK_EQUAL("complete", tlb.events.back());
+}
+
+// An address unmapped in an open batch may still translate until the completion: a map()
+// completes first, so it can never break break-before-make, even when it reuses the address.
+TEST(PageTable, AMapInsideABatchCompletesTheOutstandingInvalidationsFirst) {
+    CHECK(table->map(kva, PhysAddr{0x40000000}, page_size, MapAttrs::read_write()).ok());
+    CHECK(table->map(kva + page_size, PhysAddr{0x50000000}, page_size, MapAttrs::read_write()).ok());
+    Table::Batch batch(*table);
+    CHECK(table->unmap(kva, page_size).ok());
+    tlb.events.clear();
+    CHECK(table->map(kva, PhysAddr{0x60000000}, page_size, MapAttrs::read_only()).ok());
+    std::vector<std::string> expected = {"complete", "publish"};
+    CHECK(expected == tlb.events);
 }
 
 // ---- AddressSpace: the Mapper over a table and a window -----------------------------------
@@ -230,6 +442,7 @@ TEST_GROUP(AddressSpace) {
     Table* table = nullptr;
     AddressSpace<Table>* space = nullptr;
     void setup() override {
+        mem.log = &tlb.events;
         table = new Table(mem, tlb);
         CHECK(table->create().ok());
         space = new AddressSpace<Table>(*table, VirtAddr{0xffff000000000000}, uint64_t{1} << 30);
@@ -292,4 +505,22 @@ TEST(AddressSpace, BigMappingsGetBlockAlignedVirtualAddresses) {
     CHECK(va.ok());
     CHECK(is_aligned(va.value().value, 2u << 20));
     LONGS_EQUAL(2, table->translate(va.value()).value().level);
+}
+
+TEST(AddressSpace, MappingsReleasedInABatchShareOneCompletion) {
+    std::vector<Mapping> mappings;
+    for (uint64_t i = 0; i < 4; ++i)
+        mappings.push_back(std::move(Mapping::create(*space, PhysAddr{0x40000000 + i * page_size}, page_size,
+                                                     MapAttrs::read_write()).value()));
+    tlb.events.clear();
+    {
+        UnmapBatch batch(*space);
+        mappings.clear();
+        LONGS_EQUAL(0, (long)tlb.count("complete"));
+    }
+    LONGS_EQUAL(4, (long)tlb.count("publish"));
+    LONGS_EQUAL(1, (long)tlb.count("complete"));
+    auto complete = std::find(tlb.events.begin(), tlb.events.end(), "complete");
+    CHECK(std::find(complete, tlb.events.end(), "publish") == tlb.events.end());  // after every unmap
+    UNSIGNED_LONGLONGS_EQUAL(0, space->live_mappings());
 }
