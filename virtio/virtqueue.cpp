@@ -88,7 +88,8 @@ bool Virtqueue::enable_notifications() {
 }
 
 bool Virtqueue::publish_used() {
-    if (!ring_.has_unpublished() || !ensure_mapped()) return false;
+    if (!has_unpublished()) return false;
+    if (!broken_ && !ensure_mapped()) return false;
     if (ring_.publish_used()) {
         ++stats_.interrupts_wanted;
         return true;

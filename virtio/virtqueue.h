@@ -121,7 +121,11 @@ public:
     // See SplitRing::enable_notifications: true if entries are (still) available.
     bool enable_notifications();
     bool notifications_enabled() const { return ring_.notifications_enabled(); }
-    bool has_unpublished() const { return live_ && !draining_ && ring_.has_unpublished(); }
+    // Used elements written but not yet published. A queue that broke still publishes what it
+    // completed before, if its rings are still mapped.
+    bool has_unpublished() const {
+        return live_ && !draining_ && ring_.has_unpublished() && (!broken_ || mapping_valid());
+    }
     // Publishes used elements; true if the driver wants an interrupt for them.
     bool publish_used();
 
@@ -142,6 +146,7 @@ public:
 
 private:
     void break_ring(RingFault fault);
+    bool mapping_valid() const { return mapped_ && group_->epoch_valid(mapped_epoch_); }
     void complete() {
         if (in_flight_ > 0) --in_flight_;
         group_->count_completion();

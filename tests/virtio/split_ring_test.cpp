@@ -122,6 +122,21 @@ TEST(SplitRing, DirectDescriptorLoopNeedsReset) {
     expect_ring_fault(rig, RingFault::descriptor_loop);
 }
 
+TEST(SplitRing, WhatCompletedBeforeTheRingBrokeIsStillPublished) {
+    VirtioRig rig;
+    const uint16_t good = rig.driver.add(0, {writable(rig.buffer(), 1)});
+    rig.driver.write_desc(0, 10, rig.buffer(), 8, desc_flags::next, 10);
+    rig.driver.publish(0, 10);
+    rig.driver.kick(0);
+    rig.transport.service();
+    CHECK_TRUE(rig.needs_reset());
+    auto used = rig.driver.take_used(0);
+    CHECK_EQUAL(1u, used.size());
+    CHECK_EQUAL(good, used[0].id);
+    CHECK_FALSE(rig.transport.needs_service());  // nothing left to do: no spinning
+    rig.expect_works_after_reset();
+}
+
 TEST(SplitRing, DescriptorPointingAtItselfNeedsReset) {
     VirtioRig rig;
     rig.driver.write_desc(0, 3, rig.buffer(), 8, desc_flags::next | desc_flags::write, 3);
