@@ -72,11 +72,9 @@ Status Domd::start_console() {
 }
 
 Status Domd::start_xenstore() {
-    xenstore_.emplace(hv_, *events_, machine_);
-    TRY(xenstore_->connect(mapper_));
+    xenstore_.emplace(hv_, *events_);
+    TRY(xenstore_->connect(mapper_, loop_.timers(), machine_));
     loop_.add_source(*xenstore_);
-    // Relative paths are under our home, /local/domain/<domid>, which libxl also records here.
-    domid_ = TRY(xenstore_->store().read_unsigned("domid"));
     return ok_status();
 }
 
@@ -126,17 +124,59 @@ void Domd::on_control_request(xen::ControlRequest request) {
 }
 
 void Domd::on_log_level_node(std::string_view, std::string_view) {
-    char buffer[16];
-    auto text = xenstore_->store().read("data/domd/loglevel", buffer);
-    if (!text.ok() || text.value().empty()) return;
+    if (log_level_job_.running()) return;  // it reads the node's latest value anyway
+    log_level_job_.start(read_log_level());
+}
+
+Task<Status> Domd::read_log_level() {
+    auto text = co_await xenstore_->store().read("data/domd/loglevel", log_level_text_);
+    if (!text.ok() || text.value().empty()) co_return ok_status();
     LogLevel level;
     if (!logging::parse_level(text.value(), level)) {
         LOG_WARN("data/domd/loglevel: '%.*s' is not a log level", static_cast<int>(text.value().size()),
                  text.value().data());
-        return;
+        co_return Err::invalid;
     }
     logging::set_level(level);
     logging::rawf("domd: log level is now %s\n", logging::level_name(level));
+    co_return ok_status();
+}
+
+// Everything that needs xenstored's answers, run from the loop so that nothing ever waits.
+Task<Status> Domd::bring_up() {
+    xen::Xenstore& store = xenstore_->store();
+    // Relative paths are under our home, /local/domain/<domid>, which libxl also records here.
+    auto domid = co_await store.read_unsigned("domid");
+    if (!domid.ok()) co_return fail_step("reading domid", domid.error());
+    domid_ = domid.value();
+    if (Status s = start_grant_tables(); !s.ok()) co_return fail_step("grant table", s.error());
+    print_xen_facts();
+
+    control_.emplace(store, xen::GuestControl::Handler::to<&Domd::on_control_request>(this));
+    if (Status s = co_await control_->start(); !s.ok()) co_return fail_step("control/shutdown watch", s.error());
+    if (Status s = store.watch("data/domd/loglevel", "domd-loglevel",
+                               xen::Xenstore::WatchCallback::to<&Domd::on_log_level_node>(this));
+        !s.ok())
+        co_return fail_step("data/domd/loglevel watch", s.error());
+    if (options_.test_hooks) {
+        test_hooks_.emplace(TestHookServices{store, loop_, machine_, *events_, *grant_table_, *grant_mapper_, mapper_,
+                                             static_cast<uint16_t>(domid_)});
+        if (Status s = test_hooks_->start(); !s.ok()) co_return fail_step("test hooks", s.error());
+    }
+    store.write_detached("data/domd/version", DOMD_VERSION);
+    if (Status s = co_await store.write("data/domd/status", "ready"); !s.ok())
+        co_return fail_step("data/domd/status", s.error());
+    LOG_INFO("ready");
+    co_return ok_status();
+}
+
+Status Domd::fail_step(const char* what, Err error) {
+    LOG_ERROR("startup failed: %s: %s", what, err_name(error));
+    return error;
+}
+
+void Domd::on_brought_up(Status status) {
+    if (!status.ok()) stop(xen::ShutdownReason::crash);
 }
 
 void Domd::run() {
@@ -152,27 +192,13 @@ void Domd::run() {
     if (!(step = start_event_channels()).ok()) fail("event channels", step.error());
     if (!(step = start_console()).ok()) LOG_WARN("no PV console (%s): logging to Xen's console", err_name(step.error()));
     if (!(step = start_xenstore()).ok()) fail("xenstore", step.error());
-    if (!(step = start_grant_tables()).ok()) fail("grant table", step.error());
-    print_xen_facts();
-
-    xen::Xenstore& store = xenstore_->store();
-    control_.emplace(store, xen::GuestControl::Handler::to<&Domd::on_control_request>(this));
-    if (!(step = control_->start()).ok()) fail("control/shutdown watch", step.error());
-    if (!(step = store.watch("data/domd/loglevel", "domd-loglevel",
-                             xen::Xenstore::WatchCallback::to<&Domd::on_log_level_node>(this))).ok())
-        fail("data/domd/loglevel watch", step.error());
-    if (options_.test_hooks) {
-        test_hooks_.emplace(TestHookServices{store, loop_, machine_, *events_, *grant_table_, *grant_mapper_, mapper_,
-                                             static_cast<uint16_t>(domid_)});
-        if (!(step = test_hooks_->start()).ok()) fail("test hooks", step.error());
-    }
-    (void)store.write("data/domd/version", DOMD_VERSION);
-    if (!(step = store.write("data/domd/status", "ready")).ok()) fail("data/domd/status", step.error());
-    LOG_INFO("ready");
+    bring_up_job_.start(bring_up(), Callback<void(Status)>::to<&Domd::on_brought_up>(this));
 
     loop_.run();
 
-    (void)store.write("data/domd/status", "stopping");
+    // Best effort: the toolstack learns we are going; nobody waits for the answer.
+    xenstore_->store().write_detached("data/domd/status", "stopping");
+    (void)xenstore_->poll();
     LOG_INFO("stopping: loop ran %llu iterations, blocked %llu times; %llu events dispatched",
              static_cast<unsigned long long>(loop_.stats().iterations),
              static_cast<unsigned long long>(loop_.stats().idle_waits),

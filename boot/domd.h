@@ -17,6 +17,7 @@
 #include "kernel/frame_allocator.h"
 #include "kernel/log_buffer.h"
 #include "kernel/mapper.h"
+#include "kernel/task.h"
 #include "xen/console_ring.h"
 #include "xen/event_channels.h"
 #include "xen/grant_table.h"
@@ -43,6 +44,10 @@ private:
     void print_xen_facts();
     void on_control_request(xen::ControlRequest request);
     void on_log_level_node(std::string_view path, std::string_view token);
+    Task<Status> read_log_level();
+    Task<Status> bring_up();
+    void on_brought_up(Status status);
+    Status fail_step(const char* what, Err error);
     [[noreturn]] void fail(const char* what, Err error);
     [[noreturn]] void stop(xen::ShutdownReason reason);
 
@@ -76,6 +81,9 @@ private:
     std::optional<XenstoreService> xenstore_;
     std::optional<xen::GuestControl> control_;
     std::optional<TestHooks> test_hooks_;
+    Job bring_up_job_;
+    Job log_level_job_;
+    char log_level_text_[16];
     uint64_t domid_ = 0;
     xen::ShutdownReason exit_reason_ = xen::ShutdownReason::poweroff;
 };

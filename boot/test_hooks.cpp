@@ -30,18 +30,32 @@ Status TestHooks::start() {
 }
 
 void TestHooks::on_command_node(std::string_view, std::string_view) {
-    char buffer[128];
-    auto command = store_.read(command_node, buffer);
-    if (!command.ok() || command.value().empty()) return;  // removed, or the watch's first event
-    // Consume the command first so it runs once even if it ends domd.
-    (void)store_.rm(command_node);
+    if (job_.running()) {
+        look_again_ = true;
+        return;
+    }
+    job_.start(take_command(), Callback<void(Status)>::to<&TestHooks::on_command_done>(this));
+}
+
+void TestHooks::on_command_done(Status) {
+    if (!look_again_) return;
+    look_again_ = false;
+    job_.start(take_command(), Callback<void(Status)>::to<&TestHooks::on_command_done>(this));
+}
+
+Task<Status> TestHooks::take_command() {
+    auto command = co_await store_.read(command_node, command_);
+    if (!command.ok() || command.value().empty()) co_return ok_status();  // removed, or the first event
+    Status removed = co_await store_.rm(command_node);
+    if (!removed.ok()) co_return removed;
     run(command.value());
+    co_return ok_status();
 }
 
 void TestHooks::run(std::string_view command) {
     LOG_INFO("test hook: %.*s", static_cast<int>(command.size()), command.data());
     if (command.substr(0, 5) == "echo ") {
-        (void)store_.write(reply_node, command.substr(5));
+        store_.write_detached(reply_node, command.substr(5));
     } else if (command.substr(0, 6) == "timer ") {
         auto ms = parse_unsigned(command.substr(6));
         if (!ms.ok() || ms.value() > 60000) {
@@ -69,10 +83,10 @@ void TestHooks::self_test() {
     Status grants = events.ok() ? grant_self_map() : events;
     if (events.ok() && grants.ok()) {
         LOG_INFO("self-test passed");
-        (void)store_.write(reply_node, "ok");
+        store_.write_detached(reply_node, "ok");
     } else {
         LOG_ERROR("self-test failed: %s", err_name(grants.error()));
-        (void)store_.write(reply_node, err_name(grants.error()));
+        store_.write_detached(reply_node, err_name(grants.error()));
     }
 }
 

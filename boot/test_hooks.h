@@ -8,6 +8,7 @@
 
 #include "kernel/event_loop.h"
 #include "kernel/mapper.h"
+#include "kernel/task.h"
 #include "kernel/timer_queue.h"
 #include "xen/event_channels.h"
 #include "xen/grant_table.h"
@@ -36,6 +37,9 @@ public:
 
 private:
     void on_command_node(std::string_view path, std::string_view token);
+    void on_command_done(Status status);
+    // Reads the command and removes it (so it runs once even if it ends domd), then obeys.
+    Task<Status> take_command();
     void run(std::string_view command);
     void on_timer();
     // Exercises event channels and grant tables against the real hypervisor, with domd as both
@@ -49,6 +53,9 @@ private:
     xen::Xenstore& store_;
     EventLoop& loop_;
     const EventLoopPlatform& clock_;
+    Job job_;
+    bool look_again_ = false;
+    char command_[128];
     Timer timer_;
     uint64_t timer_armed_at_ = 0;
     uint64_t timer_asked_ms_ = 0;

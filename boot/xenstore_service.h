@@ -1,14 +1,15 @@
-// The xenstore connection on target: the ring page and event channel Xen gave us, a waiter
-// that sleeps in Xen while a request is outstanding, and an event source that delivers watch
-// events from the main loop.
+// The xenstore connection on target: the ring page and event channel Xen gave us, and an event
+// source that lets the client do its work from the main loop (send, complete, deliver watch
+// events) whenever xenstored signalled or the client has work of its own.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 
-#include "arch/arm64/platform.h"
+#include "kernel/clock.h"
 #include "kernel/event_loop.h"
 #include "kernel/mapper.h"
+#include "kernel/timer_queue.h"
 #include "xen/event_channels.h"
 #include "xen/hypervisor.h"
 #include "xen/xenstore.h"
@@ -16,21 +17,14 @@
 
 namespace domd {
 
-class XenstoreService final : public xen::XenstoreWaiter, public EventSource {
+class XenstoreService final : public EventSource {
 public:
-    XenstoreService(xen::Hypervisor& hv, xen::EventChannels& events, arm64::Arm64Platform& machine)
-        : hv_(hv), events_(events), machine_(machine) {}
+    XenstoreService(xen::Hypervisor& hv, xen::EventChannels& events) : hv_(hv), events_(events) {}
 
     // Maps the ring (HVM_PARAM_STORE_PFN) and attaches to its event channel.
-    Status connect(Mapper& mapper);
+    Status connect(Mapper& mapper, TimerQueue& timers, const Clock& clock);
     xen::Xenstore& store() { return *store_; }
 
-    // XenstoreWaiter: sleep in Xen (SCHEDOP_poll on the store port) until xenstored signals or
-    // the timeout passes.
-    uint64_t now_ns() override { return machine_.now_ns(); }
-    Status wait(uint64_t timeout_ns) override;
-
-    // EventSource: run watch callbacks when xenstored signalled or events are queued.
     bool poll() override;
     bool ready() const override;
 
@@ -39,7 +33,6 @@ private:
 
     xen::Hypervisor& hv_;
     xen::EventChannels& events_;
-    arm64::Arm64Platform& machine_;
     Mapping page_;
     uint32_t port_ = 0;
     bool kicked_ = false;

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "kernel/clock.h"
 #include "kernel/timer_queue.h"
 
 namespace domd {
@@ -24,9 +25,8 @@ protected:
     ~EventSource() = default;
 };
 
-class EventLoopPlatform {
+class EventLoopPlatform : public Clock {
 public:
-    virtual uint64_t now_ns() const = 0;
     // Block mode: make the timer interrupt fire at `deadline_ns` / not at all.
     virtual void arm_wakeup(uint64_t deadline_ns) = 0;
     virtual void disarm_wakeup() = 0;

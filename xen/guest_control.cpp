@@ -20,34 +20,48 @@ const char* control_request_name(ControlRequest request) {
     return "?";
 }
 
-Status GuestControl::start() {
-    TRY(store_.write("control/feature-poweroff", "1"));
-    TRY(store_.write("control/feature-reboot", "1"));
-    return store_.watch(shutdown_node, watch_token,
-                        Xenstore::WatchCallback::to<&GuestControl::on_shutdown_node>(this));
-}
-
-Result<std::string_view> GuestControl::take_request(std::span<char> buffer) {
-    std::string_view value;
-    TRY(store_.transaction([&](XsTx tx) -> Status {
-        auto read = store_.read(shutdown_node, buffer, tx);
-        if (!read.ok()) return read.error();
-        value = read.value();
-        if (value.empty()) return ok_status();
-        return store_.write(shutdown_node, "", tx);
-    }));
-    return value;
+Task<Status> GuestControl::start() {
+    Status written = co_await store_.write("control/feature-poweroff", "1");
+    if (written.ok()) written = co_await store_.write("control/feature-reboot", "1");
+    if (!written.ok()) co_return written;
+    co_return store_.watch(shutdown_node, watch_token, Xenstore::WatchCallback::to<&GuestControl::on_shutdown_node>(this));
 }
 
 void GuestControl::on_shutdown_node(std::string_view, std::string_view) {
-    char buffer[32];
-    auto request = take_request(buffer);
-    if (!request.ok()) {
-        if (request.error() != Err::not_found)
-            LOG_WARN("control/shutdown unreadable: %s", err_name(request.error()));
+    if (job_.running()) {
+        look_again_ = true;
         return;
     }
-    std::string_view text = request.value();
+    job_.start(take_request(), Callback<void(Status)>::to<&GuestControl::on_taken>(this));
+}
+
+Task<Status> GuestControl::take_in(XsTx tx) {
+    auto read = co_await store_.read(shutdown_node, value_, tx);
+    if (!read.ok()) co_return read.error();
+    taken_ = read.value();
+    if (taken_.empty()) co_return ok_status();
+    co_return co_await store_.write(shutdown_node, "", tx);
+}
+
+Task<Status> GuestControl::take_request() {
+    taken_ = {};
+    co_return co_await store_.transaction(Xenstore::TransactionBody::to<&GuestControl::take_in>(this));
+}
+
+void GuestControl::on_taken(Status status) {
+    act_on(status);
+    if (look_again_) {
+        look_again_ = false;
+        job_.start(take_request(), Callback<void(Status)>::to<&GuestControl::on_taken>(this));
+    }
+}
+
+void GuestControl::act_on(Status status) {
+    if (!status.ok()) {
+        if (status.error() != Err::not_found) LOG_WARN("control/shutdown unreadable: %s", err_name(status.error()));
+        return;
+    }
+    std::string_view text = taken_;
     if (text.empty()) return;  // our own acknowledgement, or the watch's first event
     if (text == "poweroff" || text == "halt")
         on_request_(ControlRequest::poweroff);

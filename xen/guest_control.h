@@ -8,6 +8,7 @@
 
 #include "kernel/callback.h"
 #include "kernel/result.h"
+#include "kernel/task.h"
 #include "xen/xenstore.h"
 
 namespace domd::xen {
@@ -24,17 +25,24 @@ public:
 
     // Advertises poweroff and reboot (not suspend: domd cannot be saved or migrated) and
     // watches control/shutdown.
-    Status start();
+    Task<Status> start();
 
     uint64_t unknown_requests() const { return unknown_; }
 
 private:
     void on_shutdown_node(std::string_view path, std::string_view token);
+    void on_taken(Status status);
+    void act_on(Status status);
     // Reads and clears control/shutdown in one transaction, so a request is taken exactly once.
-    Result<std::string_view> take_request(std::span<char> buffer);
+    Task<Status> take_request();
+    Task<Status> take_in(XsTx tx);
 
     Xenstore& store_;
     Handler on_request_;
+    Job job_;
+    bool look_again_ = false;  // the node changed while a look was in progress
+    char value_[32];
+    std::string_view taken_;
     uint64_t unknown_ = 0;
 };
 

@@ -63,6 +63,8 @@ public:
     // ---- requests (we produce) ----
     // True when no staged request bytes wait to go out.
     bool tx_idle() const { return tx_sent_ == tx_len_; }
+    // Bytes of the staged message not yet in the ring.
+    size_t tx_pending() const { return tx_len_ - tx_sent_; }
     // Stages one message: the header with `len` set from `parts`, then the parts back to back
     // (callers include the NUL separators they need). Err::busy while a previous message has
     // not been flushed completely; Err::too_big if the payload exceeds XENSTORE_PAYLOAD_MAX.

@@ -230,15 +230,10 @@ void FakeXenstored::reset_connection() {
     ++reconnects;
 }
 
-Status FakeXenstored::wait(uint64_t timeout_ns) {
-    ++waits;
-    if (on_wait) on_wait();
-    if (!frozen && process()) {
-        clock_ns += step_ns;
-        return ok_status();
-    }
-    clock_ns += timeout_ns;
-    return Err::timed_out;
+bool FakeXenstored::serve() {
+    ++serves;
+    if (on_serve) on_serve();
+    return !frozen && process();
 }
 
 bool FakeXenstored::process() {

@@ -1,8 +1,8 @@
 // A fake xenstored on a host-allocated xenstore page: an in-memory tree with permissions,
 // watches and transactions, answering through the real ring layout, plus switches that make it
 // misbehave the ways a hostile or broken xenstored could. It is also the client's Notifier
-// (client -> xenstored) and XenstoreWaiter: a wait lets it run once over the ring, on a
-// virtual clock, and a wait in which nothing moves passes the whole timeout.
+// (client -> xenstored) and its Clock (virtual time, moved on by the test rig,
+// tests/fakes/xenstore_rig.h).
 #pragma once
 
 #include <cstdint>
@@ -13,13 +13,14 @@
 #include <string>
 #include <vector>
 
+#include "kernel/clock.h"
 #include "kernel/notifier.h"
 #include "xen/abi.h"
 #include "xen/xenstore.h"
 
 namespace domd::test {
 
-class FakeXenstored final : public Notifier, public xen::XenstoreWaiter {
+class FakeXenstored final : public Notifier, public Clock {
 public:
     struct Message {
         uint32_t type = 0;
@@ -36,10 +37,12 @@ public:
     // The shared page. Public: tests play with its fields directly too.
     xenstore_domain_interface page;
 
-    // ---- Notifier and XenstoreWaiter ----
+    // ---- Notifier and Clock ----
     void notify() override { ++notifications; }
-    uint64_t now_ns() override { return clock_ns; }
-    Status wait(uint64_t timeout_ns) override;
+    uint64_t now_ns() const override { return clock_ns; }
+
+    // One turn of xenstored as the rig runs it: on_serve, then process() unless frozen.
+    bool serve();
 
     // Runs xenstored once: honours a reconnection request, consumes requests, answers them,
     // pushes as much pending output as the ring (and bytes_per_process) allows. True if
@@ -72,7 +75,7 @@ public:
     size_t pending_output() const { return out_.size(); }
 
     // ---- misbehaviour switches ----
-    bool frozen = false;                  // a wait passes its whole timeout, xenstored never runs
+    bool frozen = false;                  // xenstored never runs (serve() does nothing)
     bool never_reply = false;             // swallow every request (still recorded)
     bool hold_replies = false;            // answer into a held queue instead of the ring
     std::deque<std::string> error_replies;  // the next requests fail with these strings, unexecuted
@@ -83,15 +86,15 @@ public:
     int eagain_commits = 0;               // the next N commits fail with EAGAIN
     size_t bytes_per_process = SIZE_MAX;  // trickle output this many bytes per run
     std::function<void(Message&)> reply_filter;  // sees (and may garble) every reply
-    std::function<void()> on_wait;        // runs at the start of every wait()
+    std::function<void()> on_serve;       // runs at the start of every serve()
 
     // ---- what happened ----
     std::vector<Message> requests;
     int notifications = 0;  // client -> xenstored
-    int waits = 0;
+    int serves = 0;
     int reconnects = 0;
     uint64_t clock_ns = 0;
-    uint64_t step_ns = 1000;          // clock advance of a wait in which something moved
+
     // The client sent something a real xenstored rejects: like xenstored, the fake then stops
     // talking (setting `error` if it advertises XENSTORE_SERVER_FEATURE_ERROR) until the
     // ring is reconnected.

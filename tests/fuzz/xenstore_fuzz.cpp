@@ -1,14 +1,18 @@
 // libFuzzer harness: xenstored is the attacker. The input scripts what the peer does between
 // our requests: bytes written into the response ring (replies, events, garbage), arbitrary
 // producer/consumer indices, consumed or ignored requests. The client must only ever return
-// errors: no crash, no overrun (ASan), no undefined behaviour (UBSan), no hang (every wait
-// advances a virtual clock past the request deadline eventually).
+// errors: no crash, no overrun (ASan), no undefined behaviour (UBSan), no hang (every turn
+// advances a virtual clock, so every request meets its deadline eventually). Requests run as
+// coroutines, several in flight at once, as the backend's conversations do.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <string_view>
 
+#include "kernel/clock.h"
 #include "kernel/notifier.h"
+#include "kernel/task.h"
+#include "kernel/timer_queue.h"
 #include "xen/abi.h"
 #include "xen/xenstore.h"
 #include "xen/xenstore_ring.h"
@@ -40,17 +44,14 @@ private:
     size_t pos_ = 0;
 };
 
-class HostilePeer final : public Notifier, public xen::XenstoreWaiter {
+class HostilePeer final : public Notifier, public Clock {
 public:
     HostilePeer(xenstore_domain_interface& page, Script& script) : page_(page), script_(script) {}
 
     void notify() override {}
-    uint64_t now_ns() override { return clock_; }
-    Status wait(uint64_t timeout_ns) override {
-        clock_ += timeout_ns / 4 + 1;  // four waits and any request has timed out
-        act();
-        return ok_status();
-    }
+    uint64_t now_ns() const override { return clock_; }
+    // Four turns and any request has timed out.
+    void tick(uint64_t timeout_ns) { clock_ += timeout_ns / 4 + 1; }
 
     void act() {
         switch (script_.byte() % 5) {
@@ -74,6 +75,30 @@ private:
 
 void on_watch(void*, std::string_view, std::string_view) {}
 
+// One conversation of the kind the backend holds: several requests in a row.
+Task<Status> converse(xen::Xenstore& store, char* buffer, size_t size, int kind) {
+    std::span<char> out(buffer, size);
+    switch (kind) {
+        case 0: {
+            auto value = co_await store.read("device/vbd", out);
+            co_return value.ok() ? ok_status() : Status(value.error());
+        }
+        case 1: co_return co_await store.write("data/x", "value");
+        case 2: {
+            auto listing = co_await store.directory("backend", out);
+            if (!listing.ok()) co_return listing.error();
+            for (auto name : listing.value()) (void)name;
+            auto number = co_await store.read_unsigned("domid");
+            co_return number.ok() ? ok_status() : Status(number.error());
+        }
+        default: {
+            xen::XsPerm perms[4];
+            auto count = co_await store.get_perms("data", perms);
+            co_return count.ok() ? ok_status() : Status(count.error());
+        }
+    }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -82,25 +107,42 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Script script(data, size);
     HostilePeer peer(page, script);
     xen::XenstoreRing ring(page, peer);
-    xen::Xenstore store(ring, peer);
-    store.set_timeout(1000000);
-    char buffer[512];
-    for (int step = 0; step < 64 && !script.empty(); ++step) {
-        switch (script.byte() % 8) {
-            case 0: (void)store.read("device/vbd", buffer); break;
-            case 1: (void)store.write("data/x", "value"); break;
-            case 2: (void)store.directory("backend", buffer); break;
-            case 3: (void)store.watch("backend/virtio_disk", "t", xen::Xenstore::WatchCallback::from(on_watch, nullptr)); break;
-            case 4: (void)store.dispatch_watch_events(); break;
-            case 5: (void)store.read_unsigned("domid"); break;
-            case 6: {
-                xen::XsPerm perms[4];
-                (void)store.get_perms("data", perms);
-                break;
+    TimerQueue timers;
+    constexpr uint64_t timeout = 1000000;
+    {
+        xen::Xenstore store(ring, timers, peer);
+        store.set_timeout(timeout);
+        constexpr int lanes = 4;
+        Job jobs[lanes];
+        char buffers[lanes][512];
+        for (int step = 0; step < 64 && !script.empty(); ++step) {
+            uint8_t op = script.byte();
+            switch (op % 6) {
+                case 0:
+                case 1: {
+                    int lane = (op >> 3) % lanes;
+                    jobs[lane].start(converse(store, buffers[lane], sizeof buffers[lane], op >> 5));
+                    break;
+                }
+                case 2: (void)store.watch("backend/virtio_disk", "t", xen::Xenstore::WatchCallback::from(on_watch, nullptr)); break;
+                case 3: (void)store.unwatch("t"); break;
+                case 4: jobs[(op >> 3) % lanes].reset(); break;  // a conversation cancelled mid-way
+                default: peer.act(); break;
             }
-            default: peer.act(); break;
+            (void)store.poll();
+            peer.tick(timeout);
+            timers.run_expired(peer.now_ns());
         }
+        // Everything ends by its deadline: no conversation can hang.
+        for (int turn = 0; turn < 16; ++turn) {
+            (void)store.poll();
+            peer.tick(timeout);
+            timers.run_expired(peer.now_ns());
+        }
+        for (auto& job : jobs)
+            if (job.running()) __builtin_trap();
+        (void)store.unwatch("t");
     }
-    (void)store.unwatch("t");
+    if (coroutine_pool().stats().in_use != 0) __builtin_trap();  // a leaked frame
     return 0;
 }

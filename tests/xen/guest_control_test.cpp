@@ -2,7 +2,9 @@
 // taken exactly once (the node is cleared), unknown requests ignored.
 #include "tests/test_support.h"
 
+#include "kernel/coroutine_pool.h"
 #include "tests/fakes/fake_xenstored.h"
+#include "tests/fakes/xenstore_rig.h"
 #include "xen/guest_control.h"
 #include "xen/xenstore.h"
 #include "xen/xenstore_ring.h"
@@ -16,9 +18,9 @@ constexpr const char* shutdown_node = "/local/domain/1/control/shutdown";
 }
 
 TEST_GROUP(GuestControl) {
-    FakeXenstored xsd;  // the client is domain 1
-    xen::XenstoreRing ring{xsd.page, xsd};
-    xen::Xenstore store{ring, xsd};
+    test::XenstoreRig rig;  // the client is domain 1
+    FakeXenstored& xsd = rig.xsd;
+    xen::Xenstore& store = rig.client;
     std::vector<ControlRequest> seen;
     std::function<void(ControlRequest)> record = [this](ControlRequest r) { seen.push_back(r); };
     xen::GuestControl control{store, xen::GuestControl::Handler::ref(record)};
@@ -32,17 +34,20 @@ TEST_GROUP(GuestControl) {
         xsd.set(shutdown_node, "", guest_rw);
         xsd.set("/local/domain/1/control/feature-poweroff", "", guest_rw);
         xsd.set("/local/domain/1/control/feature-reboot", "", guest_rw);
-        CHECK(control.start().ok());
-        xsd.process();
-        CHECK(store.dispatch_watch_events().ok());  // the watch's first event: nothing to do
+        CHECK(rig.run(control.start()).ok());
+        rig.settle();  // the watch's first event: nothing to do
+    }
+
+    void teardown() override {
+        rig.settle();
+        LONGS_EQUAL(0, (long)coroutine_pool().stats().in_use);
     }
 
     // The toolstack (dom0) writes a request; xenstored fires our watch.
     void toolstack_writes(const std::string& request) {
         xsd.set(shutdown_node, request, {{xen::XsPerm::none, 1}});
         xsd.inject_event(shutdown_node, "domd-control");
-        xsd.process();  // xenstored pushes the event into the ring
-        CHECK(store.dispatch_watch_events().ok());
+        rig.settle();  // the event, the transaction that takes the request, the callback
     }
 };
 
@@ -69,8 +74,7 @@ TEST(GuestControl, HaltIsPoweroffAndRebootIsReboot) {
 TEST(GuestControl, ARequestIsTakenOnceEvenIfTheWatchFiresAgain) {
     toolstack_writes("reboot");
     xsd.inject_event(shutdown_node, "domd-control");  // e.g. the event for our own clearing write
-    xsd.process();
-    CHECK(store.dispatch_watch_events().ok());
+    rig.settle();
     LONGS_EQUAL(1, (long)seen.size());
 }
 
@@ -89,9 +93,34 @@ TEST(GuestControl, RetriesTheTakeWhenTheTransactionConflicts) {
 }
 
 TEST(GuestControl, AVanishedNodeIsNotARequest) {
-    CHECK(store.rm(shutdown_node).ok());
+    CHECK(rig.op([&] { return store.rm(shutdown_node); }).ok());
     xsd.inject_event(shutdown_node, "domd-control");
-    xsd.process();
-    CHECK(store.dispatch_watch_events().ok());
+    rig.settle();
     CHECK(seen.empty());
+}
+
+TEST(GuestControl, ARequestWrittenWhileALookIsInProgressIsNotMissed) {
+    xsd.hold_replies = true;  // the first look stalls in its transaction
+    toolstack_writes("halt");
+    CHECK(seen.empty());
+    xsd.inject_event(shutdown_node, "domd-control");  // the node changes again meanwhile
+    rig.settle();
+    xsd.hold_replies = false;
+    xsd.release_held();
+    rig.settle();
+    CHECK((std::vector<ControlRequest>{ControlRequest::poweroff}) == seen);
+}
+
+TEST(GuestControl, TheLoopRunsWhileTheTakeWaitsForXenstored) {
+    xsd.frozen = true;  // xenstored does not answer for now
+    xsd.set(shutdown_node, "reboot", {{xen::XsPerm::none, 1}});
+    xsd.inject_event(shutdown_node, "domd-control");
+    xsd.frozen = false;
+    xsd.serve();  // the event reaches us, then xenstored stalls
+    xsd.frozen = true;
+    for (int i = 0; i < 50; ++i) (void)store.poll();  // every poll returns: nothing waits
+    CHECK(seen.empty());
+    xsd.frozen = false;
+    rig.settle();
+    CHECK((std::vector<ControlRequest>{ControlRequest::reboot}) == seen);
 }
