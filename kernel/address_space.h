@@ -1,12 +1,22 @@
 // A Mapper over a page table and a window of virtual addresses: run-time mappings get their
 // virtual pages from the window and their entries from the page table.
+//
+// The window has two areas, so that the page tables the mappings need stay bounded (the sizing
+// rule is in kernel/limits.h):
+//  - the page area, at the bottom: mappings smaller than 2 MiB (a request's grant window, rings,
+//    shared pages), in 4 KiB pages. Whatever they are, they never need more last-level tables
+//    than one per 2 MiB of the area.
+//  - the block area, the rest: mappings of 2 MiB and more (guest RAM), at 2 MiB-aligned
+//    addresses, in 2 MiB blocks where the physical address allows.
 #pragma once
 
 #include <cstdint>
 
 #include "kernel/addr.h"
+#include "kernel/limits.h"
 #include "kernel/mapper.h"
 #include "kernel/page_table.h"
+#include "kernel/panic.h"
 #include "kernel/range_allocator.h"
 
 namespace domd {
@@ -14,28 +24,37 @@ namespace domd {
 template <typename Table>
 class AddressSpace final : public Mapper {
 public:
+    static constexpr uint64_t block_bytes = uint64_t{2} << 20;
+    static constexpr uint64_t block_pages = block_bytes >> page_shift;
     static constexpr size_t max_free_extents = 256;
 
-    AddressSpace(Table& table, VirtAddr window_base, uint64_t window_size) : table_(table) {
+    // The window is [window_base, window_base + window_size); its first `page_area_size` bytes
+    // are the page area. All three are 2 MiB aligned, and the block area is not empty.
+    AddressSpace(Table& table, VirtAddr window_base, uint64_t window_size,
+                 uint64_t page_area_size = limits::page_area_bytes)
+        : table_(table) {
+        DOMD_ASSERT(is_aligned(window_base.value, block_bytes) && is_aligned(window_size, block_bytes) &&
+                    is_aligned(page_area_size, block_bytes) && page_area_size < window_size);
         window_page_base_ = window_base.value >> page_shift;
         window_pages_ = window_size >> page_shift;
+        page_area_pages_ = page_area_size >> page_shift;
         // Page 0 of the window stays unmapped so that a zero offset is never a valid mapping.
-        (void)pages_.add(1, (window_size >> page_shift) - 1);
+        (void)small_.add(1, page_area_pages_ - 1);
+        (void)big_.add(page_area_pages_, window_pages_ - page_area_pages_);
     }
 
     Result<VirtAddr> map(PhysAddr pa, uint64_t size, MapAttrs attrs) override {
-        if (size == 0) return Err::invalid;
         uint64_t offset = pa.page_offset();
+        if (size == 0 || size > (window_pages_ << page_shift)) return Err::invalid;
         uint64_t bytes = align_up(offset + size, page_size);
         uint64_t pages = bytes >> page_shift;
-        // 2 MiB-aligned VAs for big mappings so the table can use blocks where PAs allow.
-        uint64_t block_pages = (uint64_t{2} << 20) >> page_shift;
         bool big = pages >= block_pages;
-        uint64_t first = TRY(pages_.allocate(pages, big ? block_pages : 1));
+        uint64_t first = TRY(big ? big_.allocate(pages, block_pages) : small_.allocate(pages));
         VirtAddr va{(window_page_base_ + first) << page_shift};
         Status mapped = table_.map(va, PhysAddr{pa.value - offset}, bytes, attrs, big);
         if (!mapped.ok()) {
-            (void)pages_.free(first, pages);
+            // Exactly the run just allocated: giving it back cannot fail.
+            DOMD_ASSERT(area_of(first).free(first, pages).ok());
             return mapped.error();
         }
         ++live_mappings_;
@@ -43,14 +62,15 @@ public:
     }
 
     Status unmap(VirtAddr va, uint64_t size) override {
-        if (size == 0) return Err::invalid;
         uint64_t offset = va.page_offset();
+        if (size == 0 || size > (window_pages_ << page_shift)) return Err::invalid;
         uint64_t bytes = align_up(offset + size, page_size);
         VirtAddr base{va.value - offset};
         if (!in_window(base, bytes)) return Err::invalid;
         TRY(table_.unmap(base, bytes));
         --live_mappings_;
-        return pages_.free((base.value >> page_shift) - window_page_base_, bytes >> page_shift);
+        uint64_t first = (base.value >> page_shift) - window_page_base_;
+        return area_of(first).free(first, bytes >> page_shift);
     }
 
     Result<PhysAddr> to_phys(VirtAddr va) const override {
@@ -61,19 +81,26 @@ public:
     void begin_unmap_batch() override { table_.begin_batch(); }
     void end_unmap_batch() override { table_.end_batch(); }
 
-    uint64_t free_window_pages() const { return pages_.free_units(); }
+    uint64_t free_window_pages() const { return small_.free_units() + big_.free_units(); }
+    uint64_t free_page_area_pages() const { return small_.free_units(); }
     uint64_t live_mappings() const { return live_mappings_; }
 
 private:
+    using Pages = RangeAllocator<max_free_extents>;
+
+    // True if [base, base + bytes) lies inside the window.
     bool in_window(VirtAddr base, uint64_t bytes) const {
         uint64_t first = base.value >> page_shift;
         return first >= window_page_base_ && (first - window_page_base_) + (bytes >> page_shift) <= window_pages_;
     }
+    Pages& area_of(uint64_t first_page) { return first_page < page_area_pages_ ? small_ : big_; }
 
     Table& table_;
     uint64_t window_page_base_ = 0;
     uint64_t window_pages_ = 0;
-    RangeAllocator<max_free_extents> pages_;
+    uint64_t page_area_pages_ = 0;
+    Pages small_;  // page numbers within the window, [1, page_area_pages_)
+    Pages big_;    // [page_area_pages_, window_pages_)
     uint64_t live_mappings_ = 0;
 };
 

@@ -26,6 +26,12 @@ inline constexpr size_t max_disks_per_guest = 4;
 inline constexpr size_t max_requests_per_disk = 128;
 inline constexpr size_t max_requests = max_guests * max_disks_per_guest * max_requests_per_disk;  // 4096
 
+// Guest RAM the backend maps into domd per guest (virtio buffers are guest-physical: the RAM is
+// mapped once, in 2 MiB blocks, not per request).
+inline constexpr uint64_t max_guest_ram_gib = 32;
+// Live mappings of guest RAM at once: a guest's RAM comes in up to 4 banks.
+inline constexpr size_t max_ram_mappings = max_guests * 4;  // 32
+
 // ---- TLB maintenance (kernel/page_table.h) ---------------------------------------------------
 
 // An unmap of up to this many 4 KiB pages invalidates them one TLBI each; a bigger one
@@ -33,5 +39,32 @@ inline constexpr size_t max_requests = max_guests * max_disks_per_guest * max_re
 // costs refills of domd's own entries only). 64 pages are the largest grant batch, so a request's
 // buffers always take the per-page path; blocks (2 MiB = 512 pages) always take the other one.
 inline constexpr uint64_t tlbi_page_limit = 64;
+
+// ---- the run-time mapping window (kernel/address_space.h) -----------------------------------
+
+// Mappings smaller than 2 MiB (a request's grant window, rings, shared pages, the device tree)
+// get 4 KiB pages from the page area at the bottom of the window. Its size bounds the tables
+// they can ever need (one last-level table per 2 MiB of it): 256 MiB are 65536 pages, 16 pages
+// for each request in flight.
+inline constexpr uint64_t page_area_bytes = 256 * mib;
+// Mappings of 2 MiB and more (guest RAM) take 2 MiB-aligned addresses from the block area, the
+// rest of the window, and 2 MiB blocks where the physical address allows.
+
+// ---- page-table pages (arch/arm64/layout.h's pool) -------------------------------------------
+
+// Sizing rule, 4 KiB granule: a last-level (L3) table maps 2 MiB, an L2 table 1 GiB, an L1
+// table 512 GiB; an unmap frees the tables it empties, so this is the peak of live mappings:
+//   boot: the image's tree (root, L1, L2, up to 4 L3 for image and stacks) plus the
+//         identity tree (4, freed once TTBR0 is off)                                  12
+//   page area: one L3 per 2 MiB, one L2 per GiB (at least one), one L1             128 + 1 + 1
+//   block area: one L2 per GiB of guest RAM mapped, plus 2 per live RAM mapping for
+//         the partial GiBs at its ends; L1s: first-fit keeps the live RAM mappings in
+//         the lowest 2 TiB of the area, 4 L1s                                          256 + 64 + 4
+//   total 466, rounded up to 512 pages (2 MiB of the image's BSS).
+// A big mapping whose physical address is not 2 MiB aligned costs one L3 per 2 MiB on top:
+// the backend places guest RAM at aligned frames. Past the pool, map() fails with no_memory.
+inline constexpr size_t table_pool_pages = 512;
+static_assert(table_pool_pages >= 12 + (page_area_bytes / (2 * mib) + 2) +
+                                      (max_guests * max_guest_ram_gib + 2 * max_ram_mappings + 4));
 
 }  // namespace domd::limits

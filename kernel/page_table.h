@@ -9,7 +9,8 @@
 //    entry (protect) or removing it (unmap) is break-before-make (Arm ARM D8.14.1): every entry
 //    of the range goes invalid, one publish, the TLB invalidations, one completion; only then
 //    may an entry be made again (protect) or the address or a freed table be reused.
-//  - batches of unmaps share one completion (Batch).
+//  - unmap() frees the tables it leaves empty, with the same break-before-make for the entry
+//    that linked them; batches of unmaps share one completion (Batch).
 //  - no pointers are kept in the table tree, only physical addresses: the same tree is built
 //    before the MMU is on (addresses are physical) and used after (addresses are virtual).
 //
@@ -19,7 +20,8 @@
 //   make_table(PhysAddr); make_leaf(PhysAddr, MapAttrs, level); output(e, level); attrs(e);
 //   disabled(e): an invalid entry that still holds e's output address (protect's "break").
 // TableMemory: Result<PhysAddr> alloc(); void free(PhysAddr); uint64_t* entries(PhysAddr);
-//   size_t available() const.
+//   size_t available() const; void retire(PhysAddr): an unlinked table the walker may still
+//   read until the TLB maintenance completes; void release_retired(): those are free now.
 // Tlb: void publish(): table writes reach the table walker;
 //   void invalidate(VirtAddr): starts dropping the cached translations of that address, leaf
 //   and table-walk entries at every level (does not wait);
@@ -92,8 +94,8 @@ public:
             return Err::invalid;
         if (attrs.writable && attrs.executable) return Err::invalid;
         if (va.value + size < va.value || pa.value + size < pa.value) return Err::range;
-        // An address given up by an unmap of an open batch may only be used again once its
-        // invalidation is complete.
+        // An address or a table given up by an unmap of an open batch may only be used again
+        // once its invalidation is complete.
         settle();
 
         // Prepare: check every target entry is free and count missing tables.
@@ -121,14 +123,17 @@ public:
     }
 
     // Removes the mappings of [va, va+size). Every page must be mapped, and a block leaf must be
-    // removed whole (blocks are not split).
+    // removed whole (blocks are not split). Tables left empty are freed.
     Status unmap(VirtAddr va, uint64_t size) {
         TRY(check_leaves(va, size));
-        // Break-before-make, "break" half: every leaf of the range goes invalid...
+        // Break-before-make, "break" half: every leaf of the range goes invalid, then the entry
+        // of every table the range left empty...
         for_each_leaf(va, size, [](uint64_t* slot, VirtAddr, int) { store_relaxed(slot, Enc::invalid()); });
+        unlink_empty_tables(va.value, va.value + (size - 1));
         // ...one publish, so the walker sees them all invalid before any TLB entry is dropped...
         tlb_.publish();
-        // ...the invalidations...
+        // ...the invalidations. They also drop walk-cache copies of the unlinked table entries:
+        // each unlinked table covered some page of the range (TLBI VAAE1IS is not last-level only).
         invalidate_range(va, size);
         owed_ = true;
         // ...and the completion, here or at the end of the batch.
@@ -169,8 +174,8 @@ public:
     }
 
     // Several unmaps behind one completion. While a batch is open, unmap() issues its TLB
-    // invalidations but leaves their completion to the end of the outermost batch, or to the
-    // next map() or protect(), which complete first.
+    // invalidations but leaves their completion, and the freeing of the tables it emptied, to
+    // the end of the outermost batch, or to the next map() or protect(), which complete first.
     // Nothing may touch an address unmapped in the batch: it may still translate until the end.
     class Batch {
     public:
@@ -185,6 +190,15 @@ public:
     void begin_batch() { ++batch_depth_; }
     void end_batch() {
         if (batch_depth_ > 0 && --batch_depth_ == 0) settle();
+    }
+
+    // Frees every table of this tree, the root included. Only for a tree that no translation
+    // regime walks any more and whose TLB entries are gone (the boot identity map once TTBR0
+    // walks are off and the TLB was invalidated): no break-before-make is left to do.
+    void destroy() {
+        if (root_ == PhysAddr{}) return;
+        free_tree(root_, Enc::root_level);
+        root_ = {};
     }
 
 private:
@@ -373,11 +387,59 @@ private:
         for (uint64_t i = 0; i < pages; ++i) tlb_.invalidate(va + i * page_size);
     }
 
-    // Completes the invalidations issued so far.
+    // Completes the invalidations issued so far and frees the tables they made unreachable.
     void settle() {
         if (!owed_) return;
         tlb_.complete();
         owed_ = false;
+        mem_.release_retired();
+    }
+
+    // Unlinks every table below the root that covers part of [first, last] and holds no valid
+    // entry any more: its entry goes invalid now, the table is retired until the TLB
+    // maintenance that follows completes.
+    void unlink_empty_tables(uint64_t first, uint64_t last) { (void)unlink_below(root_, Enc::root_level, first, last); }
+
+    // Returns true if `table` (at `level`) holds no valid entry once done.
+    bool unlink_below(PhysAddr table, int level, uint64_t first, uint64_t last) {
+        if (level == Enc::leaf_level) return is_empty(table);
+        bool kept_child = false;
+        for (uint64_t v = first;;) {
+            uint64_t region_last = align_down(v, leaf_size(level)) + (leaf_size(level) - 1);
+            uint64_t sub_last = region_last < last ? region_last : last;
+            uint64_t* slot = &mem_.entries(table)[index_at(VirtAddr{v}, level)];
+            uint64_t e = load_relaxed(slot);
+            if (Enc::is_valid(e) && Enc::is_table(e, level)) {
+                PhysAddr child = Enc::output(e, level);
+                if (unlink_below(child, level + 1, v, sub_last)) {
+                    store_relaxed(slot, Enc::invalid());
+                    mem_.retire(child);
+                } else {
+                    kept_child = true;
+                }
+            }
+            if (sub_last == last) break;
+            v = sub_last + 1;
+        }
+        return !kept_child && level != Enc::root_level && is_empty(table);
+    }
+
+    bool is_empty(PhysAddr table) const {
+        const uint64_t* e = mem_.entries(table);
+        for (uint64_t i = 0; i < (uint64_t{1} << Enc::index_bits); ++i)
+            if (Enc::is_valid(load_relaxed(&e[i]))) return false;
+        return true;
+    }
+
+    void free_tree(PhysAddr table, int level) {
+        if (level < Enc::leaf_level) {
+            const uint64_t* e = mem_.entries(table);
+            for (uint64_t i = 0; i < (uint64_t{1} << Enc::index_bits); ++i) {
+                uint64_t entry = load_relaxed(&e[i]);
+                if (Enc::is_valid(entry) && Enc::is_table(entry, level)) free_tree(Enc::output(entry, level), level + 1);
+            }
+        }
+        mem_.free(table);
     }
 
     TableMemory& mem_;

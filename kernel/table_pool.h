@@ -38,8 +38,28 @@ public:
 
     void free(PhysAddr pa) {
         size_t index = index_of(pa);
-        used_[index / 64] &= ~(uint64_t{1} << (index % 64));
+        uint64_t bit = uint64_t{1} << (index % 64);
+        // Only pages handed out and not yet freed ever reach here; anything else is our own bug.
+        if (!(used_[index / 64] & bit)) __builtin_trap();
+        used_[index / 64] &= ~bit;
+        retired_[index / 64] &= ~bit;
         --in_use_;
+    }
+
+    // A table that was unlinked but that the table walker may still read until the TLB
+    // maintenance completes: still in use, freed by release_retired().
+    void retire(PhysAddr pa) {
+        size_t index = index_of(pa);
+        retired_[index / 64] |= uint64_t{1} << (index % 64);
+    }
+    // The TLB maintenance completed: every retired page is free.
+    void release_retired() {
+        for (size_t w = 0; w < words; ++w) {
+            if (!retired_[w]) continue;
+            in_use_ -= static_cast<size_t>(__builtin_popcountll(retired_[w]));
+            used_[w] &= ~retired_[w];
+            retired_[w] = 0;
+        }
     }
 
     // Where the pool's pages are in the current translation regime (physical before the MMU).
@@ -71,6 +91,7 @@ private:
     };
     Page pages_[Pages] = {};
     uint64_t used_[words] = {};
+    uint64_t retired_[words] = {};
     size_t in_use_ = 0;
     PhysAddr base_{};
 };

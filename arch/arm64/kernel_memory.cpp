@@ -7,12 +7,20 @@ namespace domd::arm64 {
 
 KernelMemory::KernelMemory(uint64_t load_pa)
     : load_pa_(load_pa), table_(kernel_table_pool, tlb_), space_(table_, window_base, window_size) {
-    table_.adopt(PhysAddr{read_ttbr1_el1() & 0x0000fffffffff000ull});
+    constexpr uint64_t ttbr_baddr = 0x0000fffffffff000ull;  // TTBRn_EL1.BADDR, 4 KiB-aligned root
+    table_.adopt(PhysAddr{read_ttbr1_el1() & ttbr_baddr});
+    PhysAddr identity_root{read_ttbr0_el1() & ttbr_baddr};
     write_tcr_el1(Tcr{read_tcr_el1()}.set_epd0(true).raw);
     isb();
-    asm volatile("tlbi vmalle1\n dsb nsh\n isb" ::: "memory");
     write_ttbr0_el1(0);
     isb();
+    // No walk starts from TTBR0 any more; drop whatever the TLBs still hold from it, on every
+    // PE, and wait. Only then are the identity tables unreachable and free to reuse.
+    tlb_.invalidate_all();
+    tlb_.complete();
+    KernelPageTable identity(kernel_table_pool, tlb_);
+    identity.adopt(identity_root);
+    identity.destroy();
 }
 
 void KernelMemory::log_memory_map() const {

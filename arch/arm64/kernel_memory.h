@@ -18,7 +18,8 @@ extern KernelTablePool kernel_table_pool;
 class KernelMemory {
 public:
     // Adopts the tables in TTBR1 and turns off TTBR0 walks (the boot identity map), so any low
-    // address, including a null pointer, faults from now on.
+    // address, including a null pointer, faults from now on; the identity tables go back to
+    // the pool.
     explicit KernelMemory(uint64_t load_pa);
 
     KernelAddressSpace& address_space() { return space_; }

@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "kernel/addr.h"
+#include "kernel/limits.h"
 #include "kernel/table_pool.h"
 
 namespace domd::arm64 {
@@ -18,10 +19,8 @@ constexpr VirtAddr window_base{ttbr1_base};
 constexpr uint64_t window_size = uint64_t{1} << 46;  // 64 TiB
 static_assert(window_base.value + window_size <= image_va);
 
-// Page-table pages: enough for the image, the boot identity map and a first set of run-time
-// mappings (each 2 MiB of 4 KiB mappings costs one table).
-constexpr size_t table_pool_pages = 128;
-using KernelTablePool = TablePool<table_pool_pages>;
+// Page-table pages: sized in kernel/limits.h (the sizing rule is there).
+using KernelTablePool = TablePool<limits::table_pool_pages>;
 
 // Linker-script symbols (linker/domd.ld). Their addresses are link-time VAs after the MMU is on
 // and physical addresses before (taken PC-relative).

@@ -434,9 +434,104 @@ TEST(PageTable, AMapInsideABatchCompletesTheOutstandingInvalidationsFirst) {
     CHECK(expected == tlb.events);
 }
 
+// ---- the table pool: reclaimed on unmap ------------------------------------------------------
+
+TEST(PageTable, ATableEmptiedByUnmapGoesBackOnlyAfterTheCompletion) {
+    size_t start = mem.in_use();
+    VirtAddr far{0xffff008000000000};  // a new L1, L2 and L3 table
+    CHECK(table->map(far, PhysAddr{0x40000000}, page_size, MapAttrs::read_write()).ok());
+    LONGS_EQUAL(start + 3, (long)mem.in_use());
+    tlb.events.clear();
+    tlb.on_publish = [&] {
+        // The root no longer links the emptied L1 table when the publish makes that visible.
+        uint64_t root_entry = mem.entries(table->root())[(far.value >> 39) & 511];
+        CHECK_FALSE(FakeEncoding::is_valid(root_entry));
+    };
+    tlb.on_complete = [&] { LONGS_EQUAL(start + 3, (long)mem.in_use()); };  // retired, not free
+    CHECK(table->unmap(far, page_size).ok());
+    std::vector<std::string> expected = {"retire", "retire", "retire", "publish", "invalidate ffff008000000000",
+                                         "complete", "release retired"};
+    CHECK(expected == tlb.events);
+    LONGS_EQUAL(start, (long)mem.in_use());
+}
+
+TEST(PageTable, ATableThatStillMapsSomethingIsKept) {
+    CHECK(table->map(kva, PhysAddr{0x40000000}, 2 * page_size, MapAttrs::read_write()).ok());
+    VirtAddr next_l3 = kva + (2u << 20);  // the same L2 table, the next L3 table
+    CHECK(table->map(next_l3, PhysAddr{0x50000000}, page_size, MapAttrs::read_write()).ok());
+    size_t tables = mem.in_use();
+    CHECK(table->unmap(kva, page_size).ok());
+    LONGS_EQUAL(tables, (long)mem.in_use());  // its L3 still maps kva + 4 KiB
+    CHECK(table->unmap(kva + page_size, page_size).ok());
+    LONGS_EQUAL(tables - 1, (long)mem.in_use());  // that L3 is empty now; the L2 is not
+    CHECK(mapped(next_l3));
+    CHECK(table->unmap(next_l3, page_size).ok());
+    LONGS_EQUAL(1, (long)mem.in_use());  // only the root is left
+}
+
+TEST(PageTable, TablesFreedInABatchComeBackAtItsEnd) {
+    VirtAddr far{0xffff008000000000};
+    CHECK(table->map(far, PhysAddr{0x40000000}, page_size, MapAttrs::read_write()).ok());
+    size_t tables = mem.in_use();
+    {
+        Table::Batch batch(*table);
+        CHECK(table->unmap(far, page_size).ok());
+        LONGS_EQUAL(tables, (long)mem.in_use());
+    }
+    LONGS_EQUAL(tables - 3, (long)mem.in_use());
+}
+
+// Mapping and unmapping, in any sizes and places, leaves the pool where it started.
+TEST(PageTable, MapUnmapCyclesLeaveThePoolWhereItStarted) {
+    size_t start = mem.in_use();
+    mem.limit = 256;
+    struct Range {
+        uint64_t va, pa, size;
+        bool blocks;
+    };
+    const std::vector<Range> ranges = {
+        {0xffff000000200000, 0x40000000, page_size, false},
+        {0xffff0000003ff000, 0x40100000, 2 * page_size, false},  // crosses an L3 boundary
+        {0xffff00013ffff000, 0x40200000, 2 * page_size, false},  // crosses an L2 boundary
+        {0xffff007ffffff000, 0x40300000, 2 * page_size, false},  // crosses an L1 boundary
+        {0xffff000040000000, 0x80000000, 6u << 20, true},        // blocks
+        {0xffff000080000000, 0x80001000, 3u << 20, true},        // unaligned PA: pages
+        {0xffff0000c0000000, 0xa0000000, 3u << 20, true},        // a block and pages
+    };
+    uint32_t seed = 12345;
+    for (int round = 0; round < 200; ++round) {
+        seed = seed * 1103515245 + 12345;
+        std::vector<size_t> order(ranges.size());
+        for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+        std::rotate(order.begin(), order.begin() + (seed >> 16) % order.size(), order.end());
+        for (size_t i : order)
+            CHECK(table->map(VirtAddr{ranges[i].va}, PhysAddr{ranges[i].pa}, ranges[i].size, MapAttrs::read_write(),
+                             ranges[i].blocks).ok());
+        std::reverse(order.begin(), order.end());
+        std::rotate(order.begin(), order.begin() + (seed >> 20) % order.size(), order.end());
+        Table::Batch batch(*table);
+        for (size_t i : order) CHECK(table->unmap(VirtAddr{ranges[i].va}, ranges[i].size).ok());
+    }
+    LONGS_EQUAL(start, (long)mem.in_use());
+}
+
+TEST(PageTable, DestroyFreesTheWholeTreeRootIncluded) {
+    CHECK(table->map(kva, PhysAddr{0x40000000}, page_size, MapAttrs::read_write()).ok());
+    CHECK(table->map(VirtAddr{0xffff008000000000}, PhysAddr{0x40001000}, page_size, MapAttrs::read_write()).ok());
+    CHECK(mem.in_use() > 1);
+    tlb.events.clear();
+    table->destroy();
+    LONGS_EQUAL(0, (long)mem.in_use());
+    CHECK(tlb.events.empty());  // only for trees nothing walks any more: no maintenance
+    table->destroy();  // twice: nothing left to free
+    LONGS_EQUAL(0, (long)mem.in_use());
+}
+
 // ---- AddressSpace: the Mapper over a table and a window -----------------------------------
 
 TEST_GROUP(AddressSpace) {
+    static constexpr uint64_t block_bytes = AddressSpace<Table>::block_bytes;
+    static constexpr uint64_t block_pages = AddressSpace<Table>::block_pages;
     FakeTableMemory mem;
     FakeTlb tlb;
     Table* table = nullptr;
@@ -484,8 +579,42 @@ TEST(AddressSpace, FailedMapGivesTheVirtualPagesBack) {
     UNSIGNED_LONGLONGS_EQUAL(free_before, space->free_window_pages());
 }
 
+// The window is [0xffff000000000000, +1 GiB). Addresses the table maps outside it are not the
+// address space's to unmap, below or above.
 TEST(AddressSpace, RefusesToUnmapOutsideTheWindow) {
+    const uint64_t base = 0xffff000000000000, end = base + (uint64_t{1} << 30);
+    CHECK(table->map(VirtAddr{base - page_size}, PhysAddr{0x40000000}, page_size, MapAttrs::read_only()).ok());
+    CHECK(table->map(VirtAddr{end}, PhysAddr{0x40001000}, page_size, MapAttrs::read_only()).ok());
     CHECK_EQUAL(Err::invalid, space->unmap(VirtAddr{0x1000}, page_size).error());
+    CHECK_EQUAL(Err::invalid, space->unmap(VirtAddr{base - page_size}, page_size).error());
+    CHECK_EQUAL(Err::invalid, space->unmap(VirtAddr{end}, page_size).error());
+    CHECK_EQUAL(Err::invalid, space->unmap(VirtAddr{end - page_size}, 2 * page_size).error());  // runs past the end
+    CHECK(table->translate(VirtAddr{base - page_size}).ok());
+    CHECK(table->translate(VirtAddr{end}).ok());
+    // The last page inside is the space's own (not mapped here: the table says so).
+    CHECK_EQUAL(Err::not_found, space->unmap(VirtAddr{end - page_size}, page_size).error());
+}
+
+TEST(AddressSpace, RefusesSizesNoWindowCouldHold) {
+    CHECK_EQUAL(Err::invalid, space->map(PhysAddr{0x40000000}, 0, MapAttrs::read_only()).error());
+    CHECK_EQUAL(Err::invalid, space->map(PhysAddr{0x40000000}, (uint64_t{1} << 30) + 1, MapAttrs::read_only()).error());
+    CHECK_EQUAL(Err::invalid, space->map(PhysAddr{0x40000fff}, ~uint64_t{0}, MapAttrs::read_only()).error());
+    CHECK_EQUAL(Err::invalid, space->unmap(VirtAddr{0xffff000000001000}, 0).error());
+    CHECK_EQUAL(Err::invalid, space->unmap(VirtAddr{0xffff000000001fff}, ~uint64_t{0}).error());
+}
+
+TEST(AddressSpace, SmallMappingsUseThePageAreaBigOnesTheBlockArea) {
+    const uint64_t page_area_end = 0xffff000000000000 + limits::page_area_bytes;
+    auto small = space->map(PhysAddr{0x40000000}, block_bytes - page_size, MapAttrs::read_only());
+    CHECK(small.value().value < page_area_end);
+    LONGS_EQUAL(3, table->translate(small.value()).value().level);
+    auto big = space->map(PhysAddr{0x80000000}, block_bytes, MapAttrs::read_only());
+    CHECK(big.value().value >= page_area_end);
+    CHECK(is_aligned(big.value().value, block_bytes));
+    LONGS_EQUAL(2, table->translate(big.value()).value().level);
+    CHECK(space->unmap(small.value(), block_bytes - page_size).ok());
+    CHECK(space->unmap(big.value(), block_bytes).ok());
+    UNSIGNED_LONGLONGS_EQUAL(0, space->live_mappings());
 }
 
 TEST(AddressSpace, MappingHandleUnmapsWhenDestroyed) {
@@ -498,6 +627,27 @@ TEST(AddressSpace, MappingHandleUnmapsWhenDestroyed) {
     }
     CHECK_EQUAL(Err::not_found, space->to_phys(va).error());
     UNSIGNED_LONGLONGS_EQUAL(0, space->live_mappings());
+}
+
+// A full page area refuses small mappings cleanly, and however they were placed they needed no
+// more tables than the area allows: one last-level table per 2 MiB.
+TEST(AddressSpace, ThePageAreaBoundsTheTablesSmallMappingsNeed) {
+    AddressSpace<Table> small_area(*table, VirtAddr{0xffff008000000000}, uint64_t{1} << 30, 2 * block_bytes);
+    size_t tables_before = mem.in_use();
+    std::vector<VirtAddr> mapped_pages;
+    for (uint64_t i = 0; i < 2 * block_pages - 1; ++i) {  // every page but the window's first
+        auto va = small_area.map(PhysAddr{0x40000000 + i * page_size}, 1, MapAttrs::read_write());
+        CHECK(va.ok());
+        mapped_pages.push_back(va.value());
+    }
+    CHECK_EQUAL(Err::no_space, small_area.map(PhysAddr{0x50000000}, page_size, MapAttrs::read_write()).error());
+    LONGS_EQUAL(tables_before + 1 + 1 + 2, (long)mem.in_use());  // L1, L2, two L3
+    auto big = small_area.map(PhysAddr{0x80000000}, block_bytes, MapAttrs::read_write());
+    CHECK(big.ok());  // the block area is separate
+    CHECK(small_area.unmap(big.value(), block_bytes).ok());
+    for (VirtAddr va : mapped_pages) CHECK(small_area.unmap(va, 1).ok());
+    LONGS_EQUAL(tables_before, (long)mem.in_use());
+    UNSIGNED_LONGLONGS_EQUAL(2 * block_pages - 1, small_area.free_page_area_pages());
 }
 
 TEST(AddressSpace, BigMappingsGetBlockAlignedVirtualAddresses) {

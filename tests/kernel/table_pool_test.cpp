@@ -35,3 +35,31 @@ TEST(TablePool, ReportsExhaustion) {
     CHECK_EQUAL(Err::no_memory, pool->alloc().error());
     LONGS_EQUAL(3, (long)pool->in_use());
 }
+
+// An unlinked table the walker may still read is retired: still in use, not handed out, until
+// the TLB maintenance completed and release_retired() frees it.
+TEST(TablePool, RetiredPagesStayInUseUntilReleased) {
+    auto a = pool->alloc();
+    auto b = pool->alloc();
+    pool->retire(a.value());
+    LONGS_EQUAL(2, (long)pool->in_use());
+    auto c = pool->alloc();
+    CHECK(c.value() != a.value());  // the retired page is not handed out
+    CHECK_EQUAL(Err::no_memory, pool->alloc().error());
+    pool->release_retired();
+    LONGS_EQUAL(2, (long)pool->in_use());
+    UNSIGNED_LONGLONGS_EQUAL(a.value().value, pool->alloc().value().value);
+    pool->release_retired();  // nothing retired: nothing changes
+    LONGS_EQUAL(3, (long)pool->in_use());
+    pool->free(b.value());
+    LONGS_EQUAL(2, (long)pool->in_use());
+}
+
+TEST(TablePool, EveryPageCanBeRetiredAndComesBack) {
+    PhysAddr pages[3];
+    for (auto& p : pages) p = pool->alloc().value();
+    for (auto& p : pages) pool->retire(p);
+    pool->release_retired();
+    LONGS_EQUAL(0, (long)pool->in_use());
+    LONGS_EQUAL(3, (long)pool->available());
+}
