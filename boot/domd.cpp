@@ -160,7 +160,7 @@ Task<Status> Domd::bring_up() {
         co_return fail_step("data/domd/loglevel watch", s.error());
     if (options_.test_hooks) {
         test_hooks_.emplace(TestHookServices{store, loop_, machine_, *events_, *grant_table_, *grant_mapper_, mapper_,
-                                             static_cast<uint16_t>(domid_)});
+                                             hypercall_, frames_, static_cast<uint16_t>(domid_)});
         if (Status s = test_hooks_->start(); !s.ok()) co_return fail_step("test hooks", s.error());
     }
     store.write_detached("data/domd/version", DOMD_VERSION);

@@ -1,7 +1,10 @@
 #include "boot/test_hooks.h"
 
-#include "kernel/number.h"
+#include <cstdio>
+
 #include "kernel/log.h"
+#include "kernel/number.h"
+#include "xen/device_model.h"
 
 namespace domd {
 namespace {
@@ -65,6 +68,13 @@ void TestHooks::run(std::string_view command) {
         timer_asked_ms_ = ms.value();
         timer_armed_at_ = clock_.now_ns();
         loop_.timers().arm(timer_, timer_armed_at_ + ms.value() * 1000000);
+    } else if (command.substr(0, 8) == "dmprobe ") {
+        auto target = parse_unsigned(command.substr(8));
+        if (!target.ok() || target.value() >= DOMID_FIRST_RESERVED) {
+            LOG_WARN("test hook: bad domain id");
+            return;
+        }
+        device_model_probe(static_cast<uint16_t>(target.value()));
     } else if (command == "selftest") {
         self_test();
     } else if (command == "fault") {
@@ -126,6 +136,49 @@ Status TestHooks::grant_self_map() {
         if (!same) return Err::io;
     }
     return grant.end();
+}
+
+void TestHooks::device_model_probe(uint16_t target) {
+    xen::DeviceModel dm(s_.hypercall, target);
+    char reply[160];
+    int used = 0;
+    auto note = [&](const char* step, Status status) {
+        LOG_INFO("dm probe of domain %u: %s: %s", target, step, status.ok() ? "ok" : err_name(status.error()));
+        if (!status.ok() && used < static_cast<int>(sizeof reply))
+            used += snprintf(reply + used, sizeof reply - used, "%s%s=%s", used ? " " : "", step, err_name(status.error()));
+        return status.ok();
+    };
+    auto vcpus = dm.vcpu_count();
+    note("nr_vcpus", vcpus.ok() ? ok_status() : Status(vcpus.error()));
+    auto server = dm.create_ioreq_server();
+    if (note("create_ioreq_server", server.ok() ? ok_status() : Status(server.error()))) {
+        xen::IoreqServerId id = server.value();
+        note("map_mmio_range", dm.map_mmio_range(id, 0x02000000, 0x020001ff));
+        if (auto gfn = s_.frames.allocate(); gfn.ok()) {
+            Status acquired = dm.acquire_ioreq_page(id, gfn.value());
+            note("acquire_ioreq_page", acquired);
+            if (acquired.ok()) {
+                xen::Hypervisor hv(s_.hypercall);
+                (void)hv.remove_from_physmap(gfn.value());
+            }
+            (void)s_.frames.free(gfn.value());
+        }
+        note("set_ioreq_server_state", dm.set_ioreq_server_state(id, true));
+        note("destroy_ioreq_server", dm.destroy_ioreq_server(id));
+    }
+    if (auto gfn = s_.frames.allocate(); gfn.ok()) {
+        const uint64_t guest[] = {0x40000};  // the first frame of the guest's RAM (GUEST_RAM0_BASE)
+        const uint64_t ours[] = {gfn.value().value};
+        int errors[1] = {0};
+        Status mapped = dm.map_foreign(guest, ours, errors);
+        if (mapped.ok() && errors[0] < 0) mapped = xen::err_from_xen(errors[0]);
+        if (note("map_foreign", mapped)) {
+            xen::Hypervisor hv(s_.hypercall);
+            (void)hv.remove_from_physmap(gfn.value());
+        }
+        (void)s_.frames.free(gfn.value());
+    }
+    store_.write_detached(reply_node, used ? std::string_view(reply, static_cast<size_t>(used)) : "ok");
 }
 
 void TestHooks::on_timer() {

@@ -7,6 +7,7 @@
 #include <string_view>
 
 #include "kernel/event_loop.h"
+#include "kernel/frame_allocator.h"
 #include "kernel/mapper.h"
 #include "kernel/task.h"
 #include "kernel/timer_queue.h"
@@ -25,6 +26,8 @@ struct TestHookServices {
     xen::GrantTable& grants;
     xen::GrantMapper& grant_mapper;
     Mapper& mapper;
+    xen::Hypercall& hypercall;
+    FrameAllocator& frames;
     uint16_t domid;
 };
 
@@ -48,6 +51,10 @@ private:
     void self_test();
     Status event_channel_loopback();
     Status grant_self_map();
+    // What a device model may do to domain `target` under the running XSM policy: create an
+    // IOREQ server, claim an MMIO range, acquire its ioreq page, map one frame of the guest's
+    // RAM; each step's errno is written to data/domd/test-reply ("ok" when all passed).
+    void device_model_probe(uint16_t target);
 
     TestHookServices s_;
     xen::Xenstore& store_;
