@@ -26,7 +26,6 @@ class AddressSpace final : public Mapper {
 public:
     static constexpr uint64_t block_bytes = uint64_t{2} << 20;
     static constexpr uint64_t block_pages = block_bytes >> page_shift;
-    static constexpr size_t max_free_extents = 256;
 
     // The window is [window_base, window_base + window_size); its first `page_area_size` bytes
     // are the page area. All three are 2 MiB aligned, and the block area is not empty.
@@ -54,23 +53,30 @@ public:
         Status mapped = table_.map(va, PhysAddr{pa.value - offset}, bytes, attrs, big);
         if (!mapped.ok()) {
             // Exactly the run just allocated: giving it back cannot fail.
-            DOMD_ASSERT(area_of(first).free(first, pages).ok());
+            Status freed = free_run(first, pages);
+            DOMD_ASSERT(freed.ok());
             return mapped.error();
         }
         ++live_mappings_;
         return va + offset;
     }
 
+    // Undoes exactly one map(): anything else (part of a mapping, two at once, outside the
+    // window) is refused with Err::invalid and changes nothing.
     Status unmap(VirtAddr va, uint64_t size) override {
         uint64_t offset = va.page_offset();
         if (size == 0 || size > (window_pages_ << page_shift)) return Err::invalid;
         uint64_t bytes = align_up(offset + size, page_size);
         VirtAddr base{va.value - offset};
-        if (!in_window(base, bytes)) return Err::invalid;
+        // Only the window pages of a live mapping, exactly (an address outside the window is
+        // none: below it, `first` wraps around to a page number no area has).
+        uint64_t first = (base.value >> page_shift) - window_page_base_;
+        if (!is_run(first, bytes >> page_shift)) return Err::invalid;
         TRY(table_.unmap(base, bytes));
         --live_mappings_;
-        uint64_t first = (base.value >> page_shift) - window_page_base_;
-        return area_of(first).free(first, bytes >> page_shift);
+        Status freed = free_run(first, bytes >> page_shift);  // checked above: cannot fail
+        DOMD_ASSERT(freed.ok());
+        return ok_status();
     }
 
     Result<PhysAddr> to_phys(VirtAddr va) const override {
@@ -86,21 +92,22 @@ public:
     uint64_t live_mappings() const { return live_mappings_; }
 
 private:
-    using Pages = RangeAllocator<max_free_extents>;
-
-    // True if [base, base + bytes) lies inside the window.
-    bool in_window(VirtAddr base, uint64_t bytes) const {
-        uint64_t first = base.value >> page_shift;
-        return first >= window_page_base_ && (first - window_page_base_) + (bytes >> page_shift) <= window_pages_;
+    // Window pages [first, first + count), in the area `first` is in.
+    bool is_small(uint64_t first) const { return first < page_area_pages_; }
+    bool is_run(uint64_t first, uint64_t count) const {
+        return is_small(first) ? small_.is_allocation(first, count) : big_.is_allocation(first, count);
     }
-    Pages& area_of(uint64_t first_page) { return first_page < page_area_pages_ ? small_ : big_; }
+    Status free_run(uint64_t first, uint64_t count) {
+        return is_small(first) ? small_.free(first, count) : big_.free(first, count);
+    }
 
     Table& table_;
     uint64_t window_page_base_ = 0;
     uint64_t window_pages_ = 0;
     uint64_t page_area_pages_ = 0;
-    Pages small_;  // page numbers within the window, [1, page_area_pages_)
-    Pages big_;    // [page_area_pages_, window_pages_)
+    // Page numbers within the window; each area holds its live-mapping bound (kernel/limits.h).
+    RangeAllocator<limits::max_small_mappings, 1> small_;  // [1, page_area_pages_)
+    RangeAllocator<limits::max_big_mappings, 1> big_;      // [page_area_pages_, window_pages_)
     uint64_t live_mappings_ = 0;
 };
 

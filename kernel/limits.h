@@ -50,6 +50,21 @@ inline constexpr uint64_t page_area_bytes = 256 * mib;
 // Mappings of 2 MiB and more (guest RAM) take 2 MiB-aligned addresses from the block area, the
 // rest of the window, and 2 MiB blocks where the physical address allows.
 
+// Live mappings each area can hold at once (kernel/range_allocator.h: the bound that lets
+// every unmap give its pages back, in any order). Page area: one grant window per request in
+// flight, plus rings, shared pages and the device tree.
+inline constexpr size_t max_small_mappings = max_requests + 256;
+// Block area: the guests' RAM, plus 32 other big mappings.
+inline constexpr size_t max_big_mappings = max_ram_mappings + 32;
+
+// ---- frames for Xen to place pages at (kernel/frame_allocator.h) ----------------------------
+
+// Runs of frames live at once: one per grant mapping (a request in flight), one per guest RAM
+// mapping, and 64 for ioreq pages, shared_info and the like.
+inline constexpr size_t max_frame_allocations = max_requests + max_ram_mappings + 64;
+// Extended regions in the device tree (/hypervisor reg[1..]): Xen gives a domU a few.
+inline constexpr size_t max_frame_regions = 16;
+
 // ---- page-table pages (arch/arm64/layout.h's pool) -------------------------------------------
 
 // Sizing rule, 4 KiB granule: a last-level (L3) table maps 2 MiB, an L2 table 1 GiB, an L1
@@ -66,5 +81,26 @@ inline constexpr uint64_t page_area_bytes = 256 * mib;
 inline constexpr size_t table_pool_pages = 512;
 static_assert(table_pool_pages >= 12 + (page_area_bytes / (2 * mib) + 2) +
                                       (max_guests * max_guest_ram_gib + 2 * max_ram_mappings + 4));
+
+}  // namespace domd::limits
+
+namespace domd::limits {
+
+// ---- the IOREQ servers (xen/ioreq_server.h) --------------------------------------------------
+
+// vCPUs of a served guest: one ioreq slot and one event channel each (the ioreq page itself
+// holds 128). Eight covers the embedded and automotive guests domd is for.
+inline constexpr uint32_t max_guest_vcpus = 8;
+
+}  // namespace domd::limits
+
+namespace domd::limits {
+
+// ---- guest RAM mappings (xen/guest_ram.h) ----------------------------------------------------
+
+// Chunk tables (2 KiB each, one per GiB of guest RAM that is mapped, or dropped and still being
+// given back): all guests together. 96 GiB mapped at once; a guest's mapping that finds the
+// pool empty fails its request (IOERR) rather than taking another guest's.
+inline constexpr size_t max_chunk_tables = 96;
 
 }  // namespace domd::limits

@@ -61,14 +61,17 @@ struct MappedRange {
     uint64_t size = 0;
 };
 struct UnmapRange {
-    static void release(MappedRange& m) {
+    // Unmaps; a failure is counted (Mapper::failed_unmaps) and logged, and returned.
+    static Status unmap(MappedRange& m) {
         Status unmapped = m.mapper->unmap(m.va, m.size);
-        if (unmapped.ok()) return;
+        if (unmapped.ok()) return unmapped;
         ++m.mapper->failed_unmaps_;
         LOG_WARN("unmapping %#llx (+%#llx) failed: %s; its pages stay mapped",
                  static_cast<unsigned long long>(m.va.value), static_cast<unsigned long long>(m.size),
                  err_name(unmapped.error()));
+        return unmapped;
     }
+    static void release(MappedRange& m) { (void)unmap(m); }
 };
 
 // Owns one mapping and removes it when destroyed.
@@ -80,6 +83,14 @@ public:
     static Result<Mapping> create(Mapper& mapper, PhysAddr pa, uint64_t size, MapAttrs attrs) {
         VirtAddr va = TRY(mapper.map(pa, size, attrs));
         return Mapping(mapper, va, size);
+    }
+
+    // Unmaps now and says how that went (reset() only counts and logs a failure); the handle
+    // is empty afterwards either way.
+    Status unmap() {
+        if (!valid()) return ok_status();
+        MappedRange m = disown();
+        return UnmapRange::unmap(m);
     }
 
     VirtAddr address() const { return resource().va; }

@@ -2,10 +2,12 @@
 
 #include "kernel/log.h"
 
+#include <bit>
 #include <cstddef>
 #include <utility>
 
 #include "kernel/atomic.h"
+#include "kernel/panic.h"
 
 namespace domd::xen {
 
@@ -67,7 +69,12 @@ void GrantTable::set_in_use(grant_ref_t ref, bool used) {
 }
 
 void GrantTable::remove_frames(uint32_t count) {
-    for (uint32_t i = 0; i < count; ++i) (void)hv_.remove_from_physmap(first_gfn_ + i);
+    for (uint32_t i = 0; i < count; ++i) {
+        Status removed = hv_.remove_from_physmap(first_gfn_ + i);
+        if (!removed.ok())
+            LOG_WARN("grant-table frame %u stays at gfn %#llx: %s", i,
+                     static_cast<unsigned long long>((first_gfn_ + i).value), err_name(removed.error()));
+    }
 }
 
 Status GrantTable::setup(PhysRange area, uint32_t frames_wanted) {
@@ -203,7 +210,7 @@ Result<GrantMapping> GrantMapper::map(domid_t dom, std::span<const grant_ref_t> 
 
 void GrantMapper::release(MappedGrants& m) {
     // Our own translation goes first, so nothing can touch the page once Xen takes it back.
-    m.va.reset();
+    bool translation_gone = m.va.unmap().ok();
     std::array<gnttab_unmap_grant_ref_t, max_batch> ops{};
     std::array<uint8_t, max_batch> index{};
     size_t k = 0;
@@ -218,23 +225,23 @@ void GrantMapper::release(MappedGrants& m) {
     }
     if (k) {
         ++stats_.unmap_calls;
-        (void)hc_.call(__HYPERVISOR_grant_table_op, GNTTABOP_unmap_grant_ref, handle(ops.data()), k);
+        long rc = hc_.call(__HYPERVISOR_grant_table_op, GNTTABOP_unmap_grant_ref, handle(ops.data()), k);
         for (size_t j = 0; j < k; ++j)
             if (ops[j].status == GNTST_okay) m.mapped &= ~(uint64_t{1} << index[j]);
+        if (m.mapped)
+            LOG_WARN("grant unmap of %zu page(s) at gfn %#llx: rc %ld, %d still mapped", k,
+                     static_cast<unsigned long long>(m.first.value), rc, std::popcount(m.mapped));
     }
-    // Give back each run of GFNs that no longer holds a grant; a GFN Xen still maps a foreign
-    // page at must never be handed out again.
-    size_t i = 0;
-    while (i < m.count) {
-        if ((m.mapped >> i) & 1) {
-            ++stats_.leaked_frames;
-            ++i;
-            continue;
-        }
-        size_t run = i;
-        while (run < m.count && !((m.mapped >> run) & 1)) ++run;
-        (void)frames_.free(m.first + i, run - i);
-        i = run;
+    if (m.mapped == 0 && translation_gone) {
+        // The run goes back whole, exactly as it was allocated: that cannot fail.
+        Status freed = frames_.free(m.first, m.count);
+        DOMD_ASSERT(freed.ok());
+    } else {
+        // A GFN Xen still maps a foreign page at, or one our tables still translate to, must
+        // never be handed out again; the run is one allocation, so all of it stays.
+        frames_.withhold(m.first, m.count);
+        ++stats_.leaked_runs;
+        stats_.leaked_frames += m.count;
     }
     m.mapped = 0;
     m.count = 0;

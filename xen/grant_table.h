@@ -128,8 +128,9 @@ struct UnmapGrants {
 };
 
 // Owns a run of mapped foreign grants. Destruction unmaps the VA, then unmaps every grant in
-// one batched GNTTABOP_unmap_grant_ref, then gives the GFNs back (a GFN whose unmap Xen refused
-// is kept out of use for good).
+// one batched GNTTABOP_unmap_grant_ref, then gives the GFNs back: all of them, as the one run
+// they were allocated as. If Xen refuses to unmap any of them (or our own unmap failed), the
+// whole run stays out of use for good (FrameAllocator::withhold), counted and logged.
 class GrantMapping : public Owned<MappedGrants, UnmapGrants> {
 public:
     static constexpr size_t max_batch = MappedGrants::max_batch;
@@ -158,7 +159,8 @@ public:
     struct Stats {
         uint64_t map_calls = 0;
         uint64_t unmap_calls = 0;
-        uint64_t leaked_frames = 0;  // GFNs still holding a grant Xen would not unmap
+        uint64_t leaked_runs = 0;    // runs kept out of use: a grant Xen would not unmap, or our
+        uint64_t leaked_frames = 0;  // own translation that would not go; and their GFNs
     };
 
     GrantMapper(Hypercall& hypercall, FrameAllocator& frames, Mapper& mapper)

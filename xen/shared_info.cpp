@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "kernel/log.h"
+#include "kernel/panic.h"
 #include "xen_shared_info_layout.h"
 
 namespace domd::xen {
@@ -31,24 +33,47 @@ SharedInfoView::SharedInfoView(void* page) {
     mask_ = at<xen_ulong_t>(page, XEN_LAYOUT_SHARED_INFO_EVTCHN_MASK);
 }
 
+namespace {
+
+// Takes shared_info out of our physmap and gives its frame back; if Xen refuses, the frame still
+// holds the page: it stays out of use for good, counted by the allocator.
+void remove_and_free(Hypervisor& hv, FrameAllocator& frames, Gfn gfn) {
+    Status removed = hv.remove_from_physmap(gfn);
+    if (!removed.ok()) {
+        frames.withhold(gfn);
+        LOG_WARN("shared_info stays at gfn %#llx: %s", static_cast<unsigned long long>(gfn.value),
+                 err_name(removed.error()));
+        return;
+    }
+    Status freed = frames.free(gfn);  // the allocation itself: cannot fail
+    DOMD_ASSERT(freed.ok());
+}
+
+}  // namespace
+
 Result<SharedInfoPage> SharedInfoPage::map(Hypervisor& hv, FrameAllocator& frames, Mapper& mapper) {
     Gfn gfn = TRY(frames.allocate());
     Status placed = hv.add_to_physmap(XENMAPSPACE_shared_info, 0, gfn);
     if (!placed.ok()) {
-        (void)frames.free(gfn);
+        Status freed = frames.free(gfn);  // the allocation itself: cannot fail
+        DOMD_ASSERT(freed.ok());
         return placed.error();
     }
     auto mapping = Mapping::create(mapper, gfn.address(), page_size, MapAttrs::read_write());
     if (!mapping.ok()) {
-        if (hv.remove_from_physmap(gfn).ok()) (void)frames.free(gfn);
+        remove_and_free(hv, frames, gfn);
         return mapping.error();
     }
     return SharedInfoPage(hv, frames, gfn, std::move(mapping).value());
 }
 
 void RemoveSharedInfo::release(PlacedSharedInfo& p) {
-    p.mapping.reset();
-    if (p.hv->remove_from_physmap(p.gfn).ok()) (void)p.frames->free(p.gfn);
+    if (!p.mapping.unmap().ok()) {
+        // Our tables still translate to the frame: it must never be reused.
+        p.frames->withhold(p.gfn);
+        return;
+    }
+    remove_and_free(*p.hv, *p.frames, p.gfn);
 }
 
 }  // namespace domd::xen

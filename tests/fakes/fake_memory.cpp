@@ -78,6 +78,11 @@ Result<VirtAddr> FakeMapper::map(PhysAddr pa, uint64_t size, MapAttrs attrs) {
 
 Status FakeMapper::unmap(VirtAddr va, uint64_t size) {
     ++unmaps;
+    if (fail_next_unmap != Err{}) {
+        Err e = fail_next_unmap;
+        fail_next_unmap = Err{};
+        return e;
+    }
     uint64_t offset = va.page_offset();
     uintptr_t base = va.value - offset;
     auto it = live_.find(base);

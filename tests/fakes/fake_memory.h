@@ -65,7 +65,8 @@ public:
     std::vector<MapCall> maps;
     int unmaps = 0;
     int batch_depth = 0;  // open UnmapBatch scopes
-    Err fail_next_map{};  // injected: the next map() fails with it
+    Err fail_next_map{};    // injected: the next map() fails with it
+    Err fail_next_unmap{};  // injected: the next unmap() fails with it (the mapping stays)
 
 private:
     struct Live {

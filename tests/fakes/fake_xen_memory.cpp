@@ -39,6 +39,7 @@ long FakeXenMemory::memory_op(const HypercallRecord& r) {
         case XENMEM_remove_from_physmap: {
             auto* a = FakeHypercall::arg<xen_remove_from_physmap_t>(r, 1);
             if (a->domid != DOMID_SELF) return -XEN_EPERM;
+            if (fail_remove_from_physmap) return fail_remove_from_physmap;
             removed.push_back(a->gpfn);
             return physmap_.remove(Gfn{a->gpfn}) ? 0 : -XEN_ENOENT;
         }

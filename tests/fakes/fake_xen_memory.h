@@ -27,8 +27,10 @@ public:
 
     // ---- physmap ----
     void* shared_info() const { return memory_.page(shared_info_page_); }
-    // XENMEM_add_to_physmap calls answered with this errno (negative) instead.
+    // XENMEM_add_to_physmap / remove_from_physmap calls answered with this errno (negative)
+    // instead.
     long fail_add_to_physmap = 0;
+    long fail_remove_from_physmap = 0;
     // Fail only the add_to_physmap of grant-table frame `idx` (-1: none).
     long fail_grant_frame = -1;
     std::vector<std::pair<unsigned, uint64_t>> added;  // (space, gpfn)

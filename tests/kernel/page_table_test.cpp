@@ -591,8 +591,42 @@ TEST(AddressSpace, RefusesToUnmapOutsideTheWindow) {
     CHECK_EQUAL(Err::invalid, space->unmap(VirtAddr{end - page_size}, 2 * page_size).error());  // runs past the end
     CHECK(table->translate(VirtAddr{base - page_size}).ok());
     CHECK(table->translate(VirtAddr{end}).ok());
-    // The last page inside is the space's own (not mapped here: the table says so).
-    CHECK_EQUAL(Err::not_found, space->unmap(VirtAddr{end - page_size}, page_size).error());
+    // Inside, only what the space mapped is its to unmap.
+    CHECK_EQUAL(Err::invalid, space->unmap(VirtAddr{end - page_size}, page_size).error());
+}
+
+// An unmap undoes one map, exactly: part of a mapping, or two at once, is refused and leaves
+// them whole (their window pages stay theirs).
+TEST(AddressSpace, UnmapTakesExactlyOneMapping) {
+    auto a = space->map(PhysAddr{0x40000000}, 2 * page_size, MapAttrs::read_write());
+    auto b = space->map(PhysAddr{0x50000000}, page_size, MapAttrs::read_write());
+    CHECK(b.value() == a.value() + 2 * page_size);
+    uint64_t free_before = space->free_window_pages();
+    CHECK_EQUAL(Err::invalid, space->unmap(a.value(), page_size).error());
+    CHECK_EQUAL(Err::invalid, space->unmap(a.value() + page_size, page_size).error());
+    CHECK_EQUAL(Err::invalid, space->unmap(a.value(), 3 * page_size).error());
+    CHECK(space->to_phys(a.value() + page_size).ok());
+    UNSIGNED_LONGLONGS_EQUAL(free_before, space->free_window_pages());
+    LONGS_EQUAL(2, (long)space->live_mappings());
+    CHECK(space->unmap(a.value(), 2 * page_size).ok());
+    CHECK(space->unmap(b.value(), page_size).ok());
+    CHECK_EQUAL(Err::invalid, space->unmap(b.value(), page_size).error());  // twice
+}
+
+// A Mapping whose unmap fails counts it, and logs it: nothing is dropped silently.
+TEST(AddressSpace, AFailedUnmapOfAMappingIsCounted) {
+    {
+        Mapping bogus(*space, VirtAddr{0xffff000000005000}, page_size);  // never mapped
+    }
+    UNSIGNED_LONGLONGS_EQUAL(1, space->failed_unmaps());
+    auto m = Mapping::create(*space, PhysAddr{0x40000000}, page_size, MapAttrs::read_only());
+    CHECK(m.value().unmap().ok());
+    CHECK_FALSE(m.value().valid());
+    CHECK(m.value().unmap().ok());  // empty: nothing to do
+    Mapping other(*space, VirtAddr{0xffff000000005000}, page_size);
+    CHECK_EQUAL(Err::invalid, other.unmap().error());
+    CHECK_FALSE(other.valid());
+    UNSIGNED_LONGLONGS_EQUAL(2, space->failed_unmaps());
 }
 
 TEST(AddressSpace, RefusesSizesNoWindowCouldHold) {

@@ -96,6 +96,27 @@ TEST(SharedInfoPage, XenRefusalGivesTheFrameBack) {
     LONGS_EQUAL(0, (long)mapper.maps.size());
 }
 
+TEST(SharedInfoPage, AFrameXenWillNotTakeBackIsWithheldAndCounted) {
+    {
+        auto page = xen::SharedInfoPage::map(hv, frames, mapper);
+        CHECK(page.ok());
+        xen_memory.fail_remove_from_physmap = -XEN_EBUSY;
+    }
+    LONGS_EQUAL(0, (long)mapper.live_mappings());
+    UNSIGNED_LONGLONGS_EQUAL(1, frames.withheld_frames());
+    LONGS_EQUAL(15, (long)frames.free_frames());
+}
+
+TEST(SharedInfoPage, AFrameOurTablesStillMapIsWithheld) {
+    {
+        auto page = xen::SharedInfoPage::map(hv, frames, mapper);
+        mapper.fail_next_unmap = Err::io;
+    }
+    UNSIGNED_LONGLONGS_EQUAL(1, mapper.failed_unmaps());
+    UNSIGNED_LONGLONGS_EQUAL(1, frames.withheld_frames());
+    LONGS_EQUAL(15, (long)frames.free_frames());
+}
+
 TEST(SharedInfoPage, MapFailureTakesThePageOutAgain) {
     mapper.fail_next_map = Err::no_memory;
     CHECK_EQUAL(Err::no_memory, xen::SharedInfoPage::map(hv, frames, mapper).error());
