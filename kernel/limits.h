@@ -104,3 +104,40 @@ namespace domd::limits {
 inline constexpr size_t max_chunk_tables = 96;
 
 }  // namespace domd::limits
+
+namespace domd::limits {
+
+// ---- grants (xen/grant_table.h) ---------------------------------------------------------------
+
+// Foreign grants mapped with one GNTTABOP_map_grant_ref: the pages of one request (64 pages,
+// 256 KiB; a bigger request takes several batches). A mapping keeps one handle per page, so the
+// number is also what each request in flight holds.
+inline constexpr size_t max_grant_batch = 64;
+// Frames of domd's own grant table (512 refs each): domd is a backend, it maps what others
+// grant and grants little itself; 2048 refs.
+inline constexpr uint32_t max_own_grant_frames = 4;
+
+// ---- event channels (xen/event_channels.h) and the event loop (kernel/event_loop.h) ----------
+
+// Ports with a handler at once: an ioreq port per guest vCPU and up to 8 more per guest
+// (frontends' own channels), plus domd's own (console, xenstore, VIRQs). The per-port slot
+// index is one byte, which caps it at 255.
+inline constexpr size_t max_event_handlers = 255;
+static_assert(max_guests * (max_guest_vcpus + 8) + 16 <= max_event_handlers);
+// Sources the event loop polls: one per guest (its ioreq server), plus event channels,
+// xenstore and a few of domd's own.
+inline constexpr size_t max_event_sources = max_guests + 8;
+
+// ---- xenstore (xen/xenstore.h) ------------------------------------------------------------------
+
+// Requests outstanding at once: device setup for several guests proceeding together, a handful
+// of requests each.
+inline constexpr size_t max_xenstore_requests = 32;
+// Watches: per guest one on its backend directory and one per disk on the frontend's state,
+// plus 8 of domd's own (control/shutdown, the test hooks).
+inline constexpr size_t max_xenstore_watches = max_guests * (1 + max_disks_per_guest) + 8;  // 48
+// Watch events queued before the loop serves them: every watch firing twice (registration
+// fires each once).
+inline constexpr size_t max_xenstore_queued_events = 2 * max_xenstore_watches;  // 96
+
+}  // namespace domd::limits

@@ -14,6 +14,7 @@
 #include <cstdint>
 
 #include "kernel/callback.h"
+#include "kernel/limits.h"
 #include "kernel/notifier.h"
 #include "kernel/owned.h"
 #include "kernel/result.h"
@@ -69,8 +70,8 @@ public:
 
     // The 2-level ABI's limit (event_channel.h, EVTCHN_2L_NR_CHANNELS): 4096 on arm64.
     static constexpr uint32_t max_ports = SharedInfoView::max_ports;
-    // Ports with a handler at the same time. The per-port index is one byte.
-    static constexpr size_t max_handlers = 255;
+    // Ports with a handler at the same time (kernel/limits.h). The per-port index is one byte.
+    static constexpr size_t max_handlers = limits::max_event_handlers;
 
     struct Stats {
         uint64_t dispatched = 0;     // handler calls

@@ -14,6 +14,7 @@
 
 #include "kernel/addr.h"
 #include "kernel/frame_allocator.h"
+#include "kernel/limits.h"
 #include "kernel/mapper.h"
 #include "kernel/owned.h"
 #include "kernel/result.h"
@@ -56,9 +57,8 @@ private:
 class GrantTable {
 public:
     static constexpr uint32_t entries_per_frame = static_cast<uint32_t>(page_size / sizeof(grant_entry_v1_t));
-    // domd grants little of its own (it is a backend: it maps, others grant); 4 frames are
-    // 2048 refs. Bounded further by what Xen allows (GNTTABOP_query_size).
-    static constexpr uint32_t max_frames = 4;
+    // kernel/limits.h says why; bounded further by what Xen allows (GNTTABOP_query_size).
+    static constexpr uint32_t max_frames = limits::max_own_grant_frames;
     static constexpr uint32_t max_refs = max_frames * entries_per_frame;
     // grant_table.h: the first entries are the toolstack's (console, xenstore): never handed out.
     static constexpr grant_ref_t first_free_ref = GNTTAB_NR_RESERVED_ENTRIES;
@@ -112,7 +112,7 @@ class GrantMapper;
 // What a GrantMapping holds: one consecutive run of GFNs, the grants Xen mapped there, and
 // one virtual mapping of the run.
 struct MappedGrants {
-    static constexpr size_t max_batch = 64;
+    static constexpr size_t max_batch = limits::max_grant_batch;
     static_assert(max_batch <= 64, "`mapped` tracks the batch in one 64-bit word");
 
     GrantMapper* owner = nullptr;

@@ -300,6 +300,27 @@ TEST(GrantMapper, MapsABatchWithOneHypercallIntoConsecutiveFrames) {
     LONGS_EQUAL(252, (long)frames.free_frames());
 }
 
+// limits::max_grant_batch refs are one hypercall; one more is refused before Xen is asked.
+TEST(GrantMapper, ABatchOfExactlyTheLimitIsOneCallOneMoreIsRefused) {
+    const size_t n = xen::GrantMapper::max_batch;
+    std::vector<grant_ref_t> many;
+    for (grant_ref_t r = 200; r < 200 + n + 1; ++r) {
+        xen.offer(5, r, false);
+        many.push_back(r);
+    }
+    CHECK_EQUAL(Err::too_big, grants.map(5, std::span(many).first(n + 1), false).error());
+    LONGS_EQUAL(0, (long)fake.calls.size());
+    {
+        auto m = grants.map(5, std::span(many).first(n), false);
+        CHECK(m.ok());
+        CHECK(xen.map_batches == std::vector<size_t>{n});
+        LONGS_EQUAL(n, (long)m.value().pages());
+    }
+    CHECK(xen.unmap_batches == std::vector<size_t>{n});
+    CHECK(grants.map(5, std::span(many).first(n - 1), false).ok());
+    CHECK_EQUAL(Err::invalid, grants.map(5, std::span(many).first(0), false).error());
+}
+
 TEST(GrantMapper, EachPageShowsThePeersPage) {
     auto m = grants.map(5, refs, false);
     for (size_t i = 0; i < 4; ++i) {
