@@ -110,19 +110,50 @@ TEST(EventLoop, PollModeNeverBlocks) {
     CHECK_FALSE(t.armed());
 }
 
-TEST(EventLoop, RunStopsWhenAskedFromACallback) {
+// run() returns after the iteration in which a callback asked it to stop, not later. A
+// watchdog source stops it after 1000 iterations instead, so a loop that ignores stop() fails
+// here rather than hanging the suite.
+TEST(EventLoop, RunStopsAfterTheIterationThatAskedIt) {
+    struct Clockwork final : EventSource {
+        FakePlatform* platform = nullptr;
+        EventLoop* loop = nullptr;
+        bool watchdog_fired = false;
+        bool poll() override {
+            ++platform->now;  // one tick per iteration
+            if (platform->now == 1000) {
+                watchdog_fired = true;
+                loop->stop();
+            }
+            return true;
+        }
+        bool ready() const override { return true; }
+    } clockwork;
     EventLoop loop(platform, IdleMode::poll);
-    auto stop = [&] { loop.stop(); };
+    clockwork.platform = &platform;
+    clockwork.loop = &loop;
+    loop.add_source(clockwork);
+    int stops = 0;
+    auto stop = [&] {
+        ++stops;
+        loop.stop();
+    };
     Timer t(Callback<void()>::ref(stop));
-    loop.timers().arm(t, 0);
+    loop.timers().arm(t, 5);
+    CHECK_FALSE(loop.stopping());
     loop.run();
-    CHECK(loop.stopping());
+    CHECK_FALSE(clockwork.watchdog_fired);
+    LONGS_EQUAL(1, stops);
+    UNSIGNED_LONGLONGS_EQUAL(5, loop.stats().iterations);  // the fifth tick fired the timer
 }
 
 TEST(EventLoop, RefusesTooManySources) {
     EventLoop loop(platform, IdleMode::poll);
     FakeSource many[EventLoop::max_sources + 1];
-    int added = 0;
-    for (auto& s : many) added += loop.add_source(s);
-    LONGS_EQUAL((long)EventLoop::max_sources, added);
+    for (size_t i = 0; i + 1 < EventLoop::max_sources; ++i) CHECK(loop.add_source(many[i]));  // N-1
+    CHECK(loop.add_source(many[EventLoop::max_sources - 1]));                                 // N
+    CHECK_FALSE(loop.add_source(many[EventLoop::max_sources]));                               // N+1
+    // Every source added is polled, the one refused is not.
+    loop.run_once();
+    for (size_t i = 0; i < EventLoop::max_sources; ++i) LONGS_EQUAL(1, many[i].polls);
+    LONGS_EQUAL(0, many[EventLoop::max_sources].polls);
 }

@@ -10,6 +10,7 @@
 #include "tests/fakes/fake_memory.h"
 #include "tests/fakes/fake_xen_events.h"
 #include "tests/fakes/fake_xen_memory.h"
+#include "tests/fakes/single_step.h"
 #include "xen/abi.h"
 #include "xen/event_channels.h"
 #include "xen/shared_info.h"
@@ -394,6 +395,48 @@ TEST(EventChannels, MaskedPortsWaitAndUnmaskRedeliversThroughXen) {
     CHECK(events->work_pending());
     LONGS_EQUAL(1, (long)events->dispatch_pending(10));
     CHECK(rec.seen == std::vector<uint32_t>{8});
+}
+
+// The race unmask() guards against: Xen marks the port pending after unmask() found it clear
+// but before it cleared the mask bit, so Xen saw it masked and set no selector bit. The event
+// must not be lost. Xen plays its part at every instruction boundary of unmask() in turn
+// (single-stepped): after each run, a port that is pending and unmasked must be seen by
+// work_pending() and delivered.
+TEST(EventChannels, AnEventRaisedAtAnyPointOfUnmaskIsDelivered) {
+    xen::EventBinding b = bind_port(8);
+    auto reset = [&] {
+        CHECK(events->mask(8).ok());
+        CHECK(events->clear(8).ok());
+        for (int i = 0; i < 8 && events->work_pending(); ++i) events->dispatch_pending(64);
+        CHECK_FALSE(events->work_pending());
+        rec.seen.clear();
+    };
+    reset();
+    long total = test::single_step([&] { CHECK(events->unmask(8).ok()); }, [](long) { return true; });
+    CHECK(total > 10);
+    int in_the_window = 0;  // raised after the check, before the mask was cleared
+    for (long k = 0; k <= total; ++k) {
+        reset();
+        size_t xen_unmasks = xen->unmask_calls.size();
+        bool raised = false, raised_masked = false;
+        test::single_step([&] { CHECK(events->unmask(8).ok()); },
+                          [&](long step) {
+                              if (step < k) return true;
+                              raised = true;
+                              raised_masked = xen->masked(8);
+                              xen->raise(8);
+                              return false;
+                          });
+        if (!raised) xen->raise(8);  // past the end: an event after unmask() returned
+        CHECK_FALSE(xen->masked(8));
+        CHECK(xen->pending(8));
+        bool local_path = xen->unmask_calls.size() == xen_unmasks;
+        if (local_path && raised_masked) ++in_the_window;
+        CHECK(events->work_pending());
+        LONGS_EQUAL(1, (long)events->dispatch_pending(64));
+        CHECK(rec.seen == std::vector<uint32_t>{8});
+    }
+    CHECK(in_the_window > 0);  // the window exists, and the runs above went through it
 }
 
 TEST(EventChannels, UnmaskWithoutAPendingEventStaysLocal) {

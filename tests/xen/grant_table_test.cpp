@@ -4,15 +4,13 @@
 // batched unmap when the handle goes).
 #include "tests/test_support.h"
 
-#include <signal.h>
-#include <ucontext.h>
-
 #include <cstring>
 #include <vector>
 
 #include "tests/fakes/fake_hypercall.h"
 #include "tests/fakes/fake_memory.h"
 #include "tests/fakes/fake_xen_memory.h"
+#include "tests/fakes/single_step.h"
 #include "xen/abi.h"
 #include "xen/grant_table.h"
 
@@ -22,9 +20,9 @@ using domd::test::HypercallRecord;
 
 namespace {
 
-// Watches one grant entry while a piece of code runs single-stepped (x86-64 trap flag): after
-// every instruction the entry is snapshotted, so the test sees each state a peer could observe,
-// in order, whatever the compiler did with the stores.
+// Watches one grant entry while a piece of code runs single-stepped: after every instruction
+// the entry is snapshotted, so the test sees each state a peer could observe, in order,
+// whatever the compiler did with the stores.
 struct EntryState {
     uint16_t flags;
     uint16_t domid;
@@ -32,40 +30,22 @@ struct EntryState {
     bool operator==(const EntryState&) const = default;
 };
 
-constexpr size_t max_states = 64;
-const volatile grant_entry_v1_t* watched = nullptr;
-EntryState states[max_states];
-volatile size_t state_count = 0;
-
-void snapshot() {
-    EntryState s{watched->flags, watched->domid, watched->frame};
-    if (state_count > 0 && states[state_count - 1] == s) return;
-    size_t n = state_count;
-    if (n < max_states) {
-        states[n] = s;
-        state_count = n + 1;
-    }
-}
-
-void on_step(int, siginfo_t*, void*) { snapshot(); }
-
 template <typename F>
 std::vector<EntryState> watch_entry(const grant_entry_v1_t* entry, F&& run) {
-    watched = entry;
-    state_count = 0;
+    const volatile grant_entry_v1_t* watched = entry;
+    std::vector<EntryState> states;
+    states.reserve(4096);  // no allocation while stepping
+    auto snapshot = [&] {
+        EntryState s{watched->flags, watched->domid, watched->frame};
+        if ((states.empty() || !(states.back() == s)) && states.size() < states.capacity()) states.push_back(s);
+    };
     snapshot();
-    struct sigaction action {};
-    struct sigaction old {};
-    action.sa_sigaction = on_step;
-    action.sa_flags = SA_SIGINFO;
-    sigemptyset(&action.sa_mask);
-    sigaction(SIGTRAP, &action, &old);
-    asm volatile("pushfq; orq $0x100, (%%rsp); popfq" ::: "memory", "cc");
-    run();
-    asm volatile("pushfq; andq $~0x100, (%%rsp); popfq" ::: "memory", "cc");
-    sigaction(SIGTRAP, &old, nullptr);
+    test::single_step(run, [&](long) {
+        snapshot();
+        return true;
+    });
     snapshot();
-    return std::vector<EntryState>(states, states + state_count);
+    return states;
 }
 
 }  // namespace
