@@ -139,7 +139,9 @@ Result<Grant> GrantTable::grant(domid_t domid, Gfn frame, bool readonly) {
 }
 
 Status GrantTable::end_access(grant_ref_t ref) {
-    if (!entries_ || ref >= refs_ || ref < first_free_ref || !in_use(ref)) return Err::invalid;
+    if (!entries_) return Err::invalid;
+    if (ref >= refs_) return Err::range;  // beyond our table
+    if (ref < first_free_ref || !in_use(ref)) return Err::invalid;  // the toolstack's, or not granted
     // Xen sets GTF_reading/GTF_writing while the peer maps the page: only clear flags that
     // show neither, atomically, so a map racing with us either fails or makes us back off.
     uint16_t* flags = &entries_[ref].flags;

@@ -76,6 +76,7 @@ public:
     Result<grant_ref_t> grant_access(domid_t domid, Gfn frame, bool readonly);
     Result<Grant> grant(domid_t domid, Gfn frame, bool readonly);
     // Revokes a grant unless the peer has it mapped (GTF_reading/GTF_writing): Err::busy then.
+    // A ref beyond the table is Err::range; a reserved or ungranted one Err::invalid.
     Status end_access(grant_ref_t ref);
 
     bool ready() const { return entries_ != nullptr; }

@@ -73,3 +73,31 @@ TEST(Log, RefusesMoreSinksThanSlots) {
     LONGS_EQUAL(logging::max_sinks - 1, added);  // one slot is taken by the fixture's sink
     for (auto& s : extra) logging::remove_sink(&s);
 }
+
+// The level-name table has one name per level: the last level has a name, one past it (and
+// beyond) prints "?" rather than reading past the table.
+TEST(Log, LevelNamesEndAtTheLastLevel) {
+    STRCMP_EQUAL("error", logging::level_name(LogLevel::error));
+    STRCMP_EQUAL("trace", logging::level_name(LogLevel::trace));
+    STRCMP_EQUAL("?", logging::level_name(static_cast<LogLevel>(static_cast<int>(LogLevel::trace) + 1)));
+    STRCMP_EQUAL("?", logging::level_name(static_cast<LogLevel>(static_cast<int>(LogLevel::trace) + 2)));
+    STRCMP_EQUAL("?", logging::level_name(static_cast<LogLevel>(255)));
+    // Every name parses back to its level, the first and the last included.
+    for (int i = 0; i <= static_cast<int>(LogLevel::trace); ++i) {
+        LogLevel parsed = LogLevel::info;
+        CHECK(logging::parse_level(logging::level_name(static_cast<LogLevel>(i)), parsed));
+        LONGS_EQUAL(i, static_cast<int>(parsed));
+    }
+}
+
+// A line of exactly the capacity's worth of text is the edge of truncation: one character
+// shorter fits whole, that long or longer ends in "...".
+TEST(Log, TruncationStartsExactlyAtTheCapacity) {
+    const size_t room = logging::line_capacity - 1 - 2;  // the buffer keeps a NUL; "I " is the prefix
+    LOG_INFO("%s", std::string(room - 1, 'b').c_str());
+    STRCMP_EQUAL(("I " + std::string(room - 1, 'b') + "\n").c_str(), sink.text.c_str());
+    sink.text.clear();
+    LOG_INFO("%s", std::string(room, 'b').c_str());
+    LONGS_EQUAL(logging::line_capacity - 1, (long)sink.text.size());
+    STRCMP_EQUAL("...\n", sink.text.substr(sink.text.size() - 4).c_str());
+}

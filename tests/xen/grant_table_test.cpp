@@ -182,11 +182,63 @@ TEST(GrantTable, ReadOnlyGrantsRefuseWritableMaps) {
 TEST(GrantTable, EndAccessRefusesRefsThatAreNotOurs) {
     ready();
     CHECK_EQUAL(Err::invalid, table.end_access(GNTTAB_RESERVED_XENSTORE).error());
-    CHECK_EQUAL(Err::invalid, table.end_access(GNTTAB_NR_RESERVED_ENTRIES).error());  // not granted
-    CHECK_EQUAL(Err::invalid, table.end_access(table.refs()).error());
+    CHECK_EQUAL(Err::invalid, table.end_access(GNTTAB_NR_RESERVED_ENTRIES - 1).error());  // the last reserved
+    CHECK_EQUAL(Err::invalid, table.end_access(GNTTAB_NR_RESERVED_ENTRIES).error());      // not granted
     grant_ref_t ref = table.grant_access(7, Gfn{1}, false).value();
     CHECK(table.end_access(ref).ok());
     CHECK_EQUAL(Err::invalid, table.end_access(ref).error());
+}
+
+// The table's bound, at refs()-1 (the last ref: ours once granted), refs() and refs()+1.
+TEST(GrantTable, EndAccessChecksTheTableBoundAtItsEdge) {
+    ready();
+    const grant_ref_t last = table.refs() - 1;
+    CHECK_EQUAL(Err::invalid, table.end_access(last).error());  // inside, not granted
+    CHECK_EQUAL(Err::range, table.end_access(table.refs()).error());
+    CHECK_EQUAL(Err::range, table.end_access(table.refs() + 1).error());
+    CHECK_EQUAL(Err::range, table.end_access(0xffffffff).error());
+    // Grant every ref: the last one handed out is refs()-1, and it can be ended.
+    std::vector<grant_ref_t> refs;
+    while (table.free_refs() > 0) refs.push_back(table.grant_access(7, Gfn{1}, false).value());
+    CHECK(refs.back() == last);
+    CHECK(table.end_access(last).ok());
+    LONGS_EQUAL(1, (long)table.free_refs());
+}
+
+// setup() takes at most max_frames frames, at most Xen's max_nr_frames, at most what fits in
+// the area: each bound at N-1, N and N+1.
+TEST(GrantTable, SetupBoundsAtTheirEdges) {
+    const uint32_t max = xen::GrantTable::max_frames;
+    struct Case {
+        uint32_t wanted, xen_max;
+        uint64_t area_frames;
+        uint32_t expected;
+    } cases[] = {
+        {max - 1, 32, 64, max - 1}, {max, 32, 64, max}, {max + 1, 32, 64, max},          // our cap
+        {max, max - 1, 64, max - 1}, {max, max, 64, max}, {max, max + 1, 64, max},       // Xen's
+        {max, 32, max - 1, max - 1}, {max, 32, max, max}, {max, 32, max + 1, max},       // the area
+    };
+    uint64_t base = 0x38000000;
+    for (const Case& c : cases) {
+        test::FakePhysMemory mem2;
+        test::FakeMapper mapper2{mem2};
+        FakeHypercall fake2;
+        test::FakeXenMemory xen2{fake2, mem2, mapper2};
+        xen::Hypervisor hv2{fake2};
+        xen::GrantTable t(hv2, mapper2);
+        xen2.max_nr_frames = c.xen_max;
+        CHECK(t.setup({PhysAddr{base}, c.area_frames * page_size}, c.wanted).ok());
+        LONGS_EQUAL(c.expected, (long)t.frames());
+        LONGS_EQUAL(c.expected * xen::GrantTable::entries_per_frame, (long)t.refs());
+    }
+    CHECK_EQUAL(Err::no_space, table.setup(area, 0).error());
+}
+
+TEST(GrantTable, TheHighestThirtyTwoBitFrameCanBeGranted) {
+    ready();
+    auto ref = table.grant_access(1, Gfn{UINT32_MAX}, false);
+    CHECK(ref.ok());
+    UNSIGNED_LONGS_EQUAL(UINT32_MAX, xen.our_entry(ref.value())->frame);
 }
 
 TEST(GrantTable, RefsRunOutThenComeBack) {
@@ -310,7 +362,9 @@ TEST(GrantMapper, EachPageShowsThePeersPage) {
     }
     m.value().page(2).value().as<char>()[0] = 'Z';  // writable: the peer sees it
     LONGS_EQUAL('Z', static_cast<char*>(peer_pages[2])[0]);
+    CHECK(m.value().page(3).ok());  // the last page
     CHECK_EQUAL(Err::range, m.value().page(4).error());
+    CHECK_EQUAL(Err::range, m.value().page(5).error());
 }
 
 TEST(GrantMapper, ReadOnlyMapsAskXenForReadOnlyAndMapReadOnly) {
