@@ -84,6 +84,49 @@ public:
         return t.pa;
     }
 
+    Result<VirtAddr> reserve(uint64_t size) override {
+        if (size == 0 || !is_aligned(size, block_bytes) || size > (window_pages_ << page_shift)) return Err::invalid;
+        Reservation* slot = nullptr;
+        for (auto& r : reservations_)
+            if (r.pages == 0) {
+                slot = &r;
+                break;
+            }
+        if (!slot) return Err::no_space;
+        uint64_t pages = size >> page_shift;
+        uint64_t first = TRY(big_.allocate(pages, block_pages));
+        *slot = Reservation{first, pages, 0};
+        return VirtAddr{(window_page_base_ + first) << page_shift};
+    }
+
+    Status release(VirtAddr base, uint64_t size) override {
+        Reservation* r = reservation_of(base, size);
+        if (!r || r->first != page_of(base) || r->pages != (size >> page_shift)) return Err::invalid;
+        if (r->mapped_pages != 0) return Err::busy;
+        Status freed = big_.free(r->first, r->pages);
+        DOMD_ASSERT(freed.ok());
+        *r = Reservation{};
+        return ok_status();
+    }
+
+    Status map_at(VirtAddr va, PhysAddr pa, uint64_t size, MapAttrs attrs) override {
+        if (!is_aligned(va.value, page_size) || !is_aligned(pa.value, page_size)) return Err::invalid;
+        Reservation* r = reservation_of(va, size);
+        if (!r) return Err::invalid;
+        TRY(table_.map(va, pa, size, attrs, true));
+        r->mapped_pages += size >> page_shift;
+        return ok_status();
+    }
+
+    Status unmap_at(VirtAddr va, uint64_t size) override {
+        if (!is_aligned(va.value, page_size)) return Err::invalid;
+        Reservation* r = reservation_of(va, size);
+        if (!r) return Err::invalid;
+        TRY(table_.unmap(va, size));
+        r->mapped_pages -= size >> page_shift;
+        return ok_status();
+    }
+
     void begin_unmap_batch() override { table_.begin_batch(); }
     void end_unmap_batch() override { table_.end_batch(); }
 
@@ -101,6 +144,23 @@ private:
         return is_small(first) ? small_.free(first, count) : big_.free(first, count);
     }
 
+    struct Reservation {
+        uint64_t first = 0;  // window page
+        uint64_t pages = 0;  // 0: a free slot
+        uint64_t mapped_pages = 0;
+    };
+    uint64_t page_of(VirtAddr va) const { return (va.value >> page_shift) - window_page_base_; }
+    // The reservation holding all of [va, va + size), if one does.
+    Reservation* reservation_of(VirtAddr va, uint64_t size) {
+        if (size == 0 || !is_aligned(size, page_size) || va.value + size < va.value) return nullptr;
+        uint64_t first = page_of(va);
+        uint64_t count = size >> page_shift;
+        for (auto& r : reservations_)
+            if (r.pages && first >= r.first && first - r.first < r.pages && count <= r.pages - (first - r.first))
+                return &r;
+        return nullptr;
+    }
+
     Table& table_;
     uint64_t window_page_base_ = 0;
     uint64_t window_pages_ = 0;
@@ -108,6 +168,7 @@ private:
     // Page numbers within the window; each area holds its live-mapping bound (kernel/limits.h).
     RangeAllocator<limits::max_small_mappings, 1> small_;  // [1, page_area_pages_)
     RangeAllocator<limits::max_big_mappings, 1> big_;      // [page_area_pages_, window_pages_)
+    Reservation reservations_[limits::max_reservations] = {};
     uint64_t live_mappings_ = 0;
 };
 

@@ -141,3 +141,22 @@ inline constexpr size_t max_xenstore_watches = max_guests * (1 + max_disks_per_g
 inline constexpr size_t max_xenstore_queued_events = 2 * max_xenstore_watches;  // 96
 
 }  // namespace domd::limits
+
+namespace domd::limits {
+
+// ---- virtio devices on target (xen/device_memory.h) ------------------------------------------
+
+// Queues of one virtio-blk device (VIRTIO_BLK_F_MQ): one per guest vCPU.
+inline constexpr size_t max_queues_per_disk = max_guest_vcpus;
+// Requests of one device whose grant mappings are live at once. The ram disk completes a
+// request inside submit(), so one suffices today; asynchronous stores need their queue depth.
+inline constexpr size_t max_grant_requests_per_disk = 4;
+
+}  // namespace domd::limits
+
+namespace domd::limits {
+
+// Reservations of the mapping window (kernel/mapper.h): two per guest, one per RAM bank.
+inline constexpr size_t max_reservations = 2 * max_guests;
+
+}  // namespace domd::limits

@@ -24,6 +24,16 @@ public:
     // Where a mapped virtual address lands in our physmap (through the page tables).
     virtual Result<PhysAddr> to_phys(VirtAddr va) const = 0;
 
+    // A stretch of virtual space kept for mappings made piecewise at fixed places inside it (a
+    // guest's RAM, mapped 2 MiB at a time where the guest's address says): 2 MiB aligned,
+    // nothing mapped. release() gives it back; Err::busy while anything is mapped in it.
+    virtual Result<VirtAddr> reserve(uint64_t size) = 0;
+    virtual Status release(VirtAddr base, uint64_t size) = 0;
+    // Maps [va, va + size) inside one reservation (page aligned), in 2 MiB blocks where va and
+    // pa allow; unmap_at takes away exactly what one map_at made (or a part of a 4 KiB run).
+    virtual Status map_at(VirtAddr va, PhysAddr pa, uint64_t size, MapAttrs attrs) = 0;
+    virtual Status unmap_at(VirtAddr va, uint64_t size) = 0;
+
     // The unmaps between these share one completion of their TLB maintenance, at the outermost
     // end (kernel/page_table.h, PageTable::Batch): nothing may touch an address unmapped inside
     // the batch until it ends. Use UnmapBatch rather than calling these.

@@ -6,6 +6,7 @@ const char* err_name(Err e) {
     switch (e) {
         case Err::permission: return "EPERM";
         case Err::not_found: return "ENOENT";
+        case Err::no_such_domain: return "ESRCH";
         case Err::io: return "EIO";
         case Err::too_big: return "E2BIG";
         case Err::again: return "EAGAIN";

@@ -13,6 +13,7 @@ namespace domd {
 enum class Err : int16_t {
     permission = 1,        // EPERM
     not_found = 2,         // ENOENT
+    no_such_domain = 3,    // ESRCH: the domain named is gone
     io = 5,                // EIO
     too_big = 7,           // E2BIG
     again = 11,            // EAGAIN

@@ -7,6 +7,7 @@ namespace domd::xen {
 // Err's values are Xen's errno values: err_from_xen depends on it.
 static_assert(static_cast<int>(Err::permission) == XEN_EPERM);
 static_assert(static_cast<int>(Err::not_found) == XEN_ENOENT);
+static_assert(static_cast<int>(Err::no_such_domain) == XEN_ESRCH);
 static_assert(static_cast<int>(Err::io) == XEN_EIO);
 static_assert(static_cast<int>(Err::too_big) == XEN_E2BIG);
 static_assert(static_cast<int>(Err::again) == XEN_EAGAIN);

@@ -58,10 +58,18 @@ public:
     Result<VirtAddr> map(PhysAddr pa, uint64_t size, MapAttrs attrs) override;
     Status unmap(VirtAddr va, uint64_t size) override;
     Result<PhysAddr> to_phys(VirtAddr va) const override;
+    // Reservations are PROT_NONE host address space; map_at puts pages into them (MAP_FIXED),
+    // unmap_at turns them back into PROT_NONE.
+    Result<VirtAddr> reserve(uint64_t size) override;
+    Status release(VirtAddr base, uint64_t size) override;
+    Status map_at(VirtAddr va, PhysAddr pa, uint64_t size, MapAttrs attrs) override;
+    Status unmap_at(VirtAddr va, uint64_t size) override;
     void begin_unmap_batch() override { ++batch_depth; }
     void end_unmap_batch() override { --batch_depth; }
 
     size_t live_mappings() const { return live_.size(); }
+    size_t live_reservations() const { return reserved_.size(); }
+    size_t pages_mapped_at() const { return placed_pages_.size(); }
     std::vector<MapCall> maps;
     int unmaps = 0;
     int batch_depth = 0;  // open UnmapBatch scopes
@@ -73,9 +81,17 @@ private:
         PhysAddr pa;  // page aligned
         uint64_t bytes;
     };
+    struct Reserved {
+        uint64_t bytes;
+        uint64_t mapped_pages;
+    };
+    std::map<uintptr_t, Reserved>::iterator reservation_of(uintptr_t va, uint64_t size);
+
     FakePhysMemory& memory_;
     std::map<uint64_t, FakePhysMemory::PageId> physmap_;
     std::map<uintptr_t, Live> live_;  // by page-aligned VA
+    std::map<uintptr_t, Reserved> reserved_;
+    std::map<uintptr_t, PhysAddr> placed_pages_;  // map_at pages, by VA
 };
 
 }  // namespace domd::test
