@@ -40,7 +40,7 @@ log_count() { c=$(grep -c -- "$2" "$(console_log "$1")" 2>/dev/null) || true; ec
 
 # The console log of a domain name outlives its instances (xenconsoled appends): an instance is
 # judged on the lines it wrote, from the mark taken when it was created.
-console_mark() { c=$(wc -l < "$(console_log "$1")" 2>/dev/null) || true; echo "${c:-0}"; }
+console_mark() { c=$( { wc -l < "$(console_log "$1")"; } 2>/dev/null) || true; echo "${c:-0}"; }
 since_mark() { tail -n "+$(( $2 + 1 ))" "$(console_log "$1")" 2>/dev/null; }
 since_has() { since_mark "$1" "$2" | grep -q -- "$3"; }
 
@@ -76,3 +76,68 @@ cpu_used_over() {
     after=$(domain_cpu_seconds "$1") || { echo "gone"; return 1; }
     awk -v a="$after" -v b="$before" 'BEGIN { printf "%.1f", a - b }'
 }
+
+# ---- Linux guests (scenarios with "# e2e-payload: guest"; tools/lab/build-guest) -----------------
+# /payload/guest holds Image, initrd.cpio.gz (with tests/e2e/guest/*.sh at /tests), guest.cfg and
+# block-loop; /payload/e2e.env (run-scenario) names the disk image and its checksum.
+[ -f ./e2e.env ] && . ./e2e.env
+
+# Seconds since dom0 booted, two decimals (busybox date has no sub-second clock).
+now() { cut -d' ' -f1 /proc/uptime; }
+# since T0: seconds elapsed since now() said T0, one decimal.
+since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+
+# guest_create NAME DISK-SPEC TEST [KEY=VALUE...]: xl create of the lab guest named NAME with one
+# disk (an xl disk spec, e.g. "$(virtio_disk)" or "$(blkback_disk FILE)", or "" for none),
+# running /tests/TEST.sh with guest_KEY=VALUE parameters (guest_then=idle keeps it up after the
+# test). Kernel options shared by all: console=hvc0 deferred_probe_timeout=0.
+guest_create() {
+    name=$1 disk=$2 test=$3
+    shift 3
+    params="guest_test=$test"
+    for kv in "$@"; do params="$params guest_$kv"; done
+    set -- /payload/guest/guest.cfg "name=\"$name\"" \
+        "extra=\"console=hvc0 deferred_probe_timeout=0 $params\""
+    if [ -n "$disk" ]; then set -- "$@" "disk=[\"$disk\"]"; else set -- "$@" 'disk=[]'; fi
+    xl create "$@"
+}
+# The disk lines. virtio_disk: served by domd (libxl 4.17 standalone virtio disk; the target
+# name is the lead's to define, E2E_VIRTIO_TARGET on the host, default disk0).
+virtio_disk() {
+    echo "backend=${1:-domd}, backendtype=standalone, specification=virtio, vdev=xvda, target=${VIRTIO_TARGET:-disk0}"
+}
+# blkback_disk FILE: Linux blkback in dom0 on a loop device (tools/lab/guest/block-loop).
+blkback_disk() {
+    echo "format=raw, vdev=xvda, access=rw, backendtype=phy, script=/payload/guest/block-loop, target=$1"
+}
+
+# guest_wait NAME MARK SECONDS REGEX: waits until the instance started at MARK printed a line
+# matching REGEX (grep -E); fails at once on a "GUEST: FAIL" line. (run-scenario shows the end of
+# every guest console when a scenario fails.)
+# Every 15 s it prints the instance's last GUEST line: the console it writes to goes to a file, and
+# the lab's watchdog stops a run whose serial console stays silent for a minute.
+guest_wait() {
+    gw_end=$(( $(date +%s) + $3 ))
+    gw_beat=$(( $(date +%s) + 15 ))
+    while ! since_mark "$1" "$2" | grep -Eq -- "$4"; do
+        if [ "$(date +%s)" -ge "$gw_beat" ]; then
+            gw_beat=$(( $(date +%s) + 15 ))
+            step "  ... $1: waiting for '$4'; last: $(since_mark "$1" "$2" | tr -d '\r' | grep 'GUEST: ' | tail -n 1)"
+        fi
+        if since_mark "$1" "$2" | grep -q "GUEST: FAIL"; then
+            guest_show "$1" "$2"
+            fail "$1: $(since_mark "$1" "$2" | grep -m1 'GUEST: FAIL' | tr -d '\r')"
+        fi
+        if [ "$(date +%s)" -ge "$gw_end" ]; then
+            guest_show "$1" "$2"
+            fail "$1: no line matching '$4' within $3 s"
+        fi
+        sleep 0.2
+    done
+}
+# guest_show NAME MARK: the GUEST lines of that instance.
+guest_show() {
+    since_mark "$1" "$2" | tr -d '\r' | grep "GUEST: " | sed "s/^/E2E:   $1: /"
+}
+# guest_line NAME MARK REGEX: the first matching line of that instance, without CR.
+guest_line() { since_mark "$1" "$2" | tr -d '\r' | grep -E -m1 -- "$3"; }
