@@ -137,12 +137,13 @@ Status EventChannels::attach(uint32_t port, Handler handler) {
     slots_[slot].handler = handler;
     slots_[slot].port = port;
     slot_of_[port] = static_cast<uint8_t>(slot + 1);
-    return unmask(port);
+    Status unmasked = unmask(port);
+    if (!unmasked.ok()) drop_handler(port);  // attached means unmasked: all or nothing
+    return unmasked;
 }
 
 Status EventChannels::detach(uint32_t port) {
-    if (port >= max_ports) return Err::range;
-    TRY(mask(port));
+    TRY(mask(port));  // checks the port
     drop_handler(port);
     return ok_status();
 }
@@ -222,8 +223,7 @@ Status EventChannels::clear(uint32_t port) {
 }
 
 Result<bool> EventChannels::test_and_clear(uint32_t port) {
-    if (port >= max_ports) return Err::range;
-    if (!TRY(is_masked(port))) return Err::invalid;
+    if (!TRY(is_masked(port))) return Err::invalid;  // checks the port
     xen_ulong_t bit = bit_of(port);
     return (fetch_and(&shared_.pending()[word_of(port)], ~bit) & bit) != 0;
 }

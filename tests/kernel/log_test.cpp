@@ -101,3 +101,18 @@ TEST(Log, TruncationStartsExactlyAtTheCapacity) {
     LONGS_EQUAL(logging::line_capacity - 1, (long)sink.text.size());
     STRCMP_EQUAL("...\n", sink.text.substr(sink.text.size() - 4).c_str());
 }
+
+// rawf() prints what fits its buffer: one byte short of it whole, exactly its size or more cut
+// to the buffer less its NUL, which never reaches a sink.
+TEST(Log, RawTextIsCutAtTheBufferSize) {
+    const size_t capacity = logging::line_capacity;
+    logging::rawf("%s", std::string(capacity - 1, 'r').c_str());
+    LONGS_EQUAL(capacity - 1, (long)sink.text.size());
+    sink.text.clear();
+    logging::rawf("%s", std::string(capacity, 'r').c_str());
+    LONGS_EQUAL(capacity - 1, (long)sink.text.size());
+    CHECK(sink.text.find('\0') == std::string::npos);
+    sink.text.clear();
+    logging::rawf("%s", "");
+    LONGS_EQUAL(0, (long)sink.text.size());
+}

@@ -121,3 +121,19 @@ TEST(TimerQueue, ArmingInAnotherQueueMovesTheTimer) {
     other.cancel(t);  // not its queue any more: nothing happens
     CHECK(t.armed());
 }
+
+// A deadline is due at exactly its time, not a nanosecond before; timers with the same deadline
+// fire in the order they were armed.
+TEST(TimerQueue, ADeadlineIsDueAtExactlyItsTimeAndTiesFireInArmingOrder) {
+    Recorder a{&order, 1}, b{&order, 2}, c{&order, 3};
+    Timer ta(Callback<void()>::to<&Recorder::fire>(&a));
+    Timer tb(Callback<void()>::to<&Recorder::fire>(&b));
+    Timer tc(Callback<void()>::to<&Recorder::fire>(&c));
+    queue.arm(ta, 100);
+    queue.arm(tb, 100);
+    queue.arm(tc, 99);
+    LONGS_EQUAL(1, queue.run_expired(99));
+    LONGS_EQUAL(0, queue.run_expired(99));
+    LONGS_EQUAL(2, queue.run_expired(100));
+    CHECK((std::vector<int>{3, 1, 2}) == order);
+}

@@ -12,10 +12,12 @@ using domd::xen::ConsoleRing;
 
 namespace {
 
-// What xenconsoled does: consume everything produced so far.
+// What xenconsoled does: consume everything produced so far (at most a ringful: a producer
+// index gone wild ends the drain instead of looping for 2^32 bytes).
 std::string drain(xencons_interface& page) {
     std::string out;
-    while (page.out_cons != page.out_prod) out += page.out[page.out_cons++ % sizeof page.out];
+    for (size_t n = 0; page.out_cons != page.out_prod && n < sizeof page.out; ++n)
+        out += page.out[page.out_cons++ % sizeof page.out];
     return out;
 }
 
@@ -77,4 +79,55 @@ TEST(ConsoleRing, RejectsAnInputProducerBeyondTheRing) {
     char buf[8];
     CHECK_EQUAL(Err::protocol, ring.read(buf).error());
     LONGS_EQUAL(0, (long)page.in_cons);
+}
+
+// A full ring: the write takes exactly the free bytes and touches nothing else, not the byte
+// the consumer has yet to read right after them.
+TEST(ConsoleRing, AWriteIntoTheLastFreeBytesLeavesUnreadBytesAlone) {
+    memset(page.out, 'a', sizeof page.out);
+    page.out_cons = 0;
+    page.out_prod = sizeof page.out - 8;  // 8 bytes free: slots 2040..2047; slot 0 is unread
+    ConsoleRing ring(page);
+    LONGS_EQUAL(8, (long)ring.write("0123456789").value());
+    UNSIGNED_LONGS_EQUAL(sizeof page.out, page.out_prod);
+    LONGS_EQUAL('7', page.out[sizeof page.out - 1]);
+    LONGS_EQUAL('a', page.out[0]);
+    LONGS_EQUAL(0, (long)ring.write("x").value());  // full: 0 free, not an error
+    LONGS_EQUAL('a', page.out[0]);
+}
+
+TEST(ConsoleRing, AWriteTouchesNoByteBeyondWhatItPublishes) {
+    memset(page.out, 'a', sizeof page.out);
+    ConsoleRing ring(page);
+    LONGS_EQUAL(3, (long)ring.write(std::string_view("abcdef", 3)).value());
+    LONGS_EQUAL('a', page.out[3]);
+}
+
+// Exactly a ringful outstanding is legal for both directions; one more is a broken peer.
+TEST(ConsoleRing, AFullRingIsLegalOneMoreIsNot) {
+    ConsoleRing ring(page);
+    page.out_prod = 5000;
+    page.out_cons = 5000 - sizeof page.out;
+    LONGS_EQUAL(0, (long)ring.space().value());
+    page.out_cons = 5000 - sizeof page.out - 1;
+    CHECK_EQUAL(Err::protocol, ring.space().error());
+
+    memset(page.in, 'i', sizeof page.in);
+    page.in_cons = 7;
+    page.in_prod = 7 + sizeof page.in;
+    std::vector<char> buf(sizeof page.in + 1);
+    LONGS_EQUAL(sizeof page.in, (long)ring.read(buf).value());
+    page.in_cons = 7;
+    page.in_prod = 7 + sizeof page.in + 1;
+    CHECK_EQUAL(Err::protocol, ring.read(buf).error());
+}
+
+TEST(ConsoleRing, AReadTakesNoMoreThanTheBufferHolds) {
+    ConsoleRing ring(page);
+    memcpy(page.in, "abcdef", 6);
+    page.in_prod = 6;
+    char buf[4] = {'-', '-', '-', '-'};
+    LONGS_EQUAL(3, (long)ring.read(std::span(buf, 3)).value());
+    LONGS_EQUAL('-', buf[3]);
+    LONGS_EQUAL(3, (long)page.in_cons);
 }

@@ -232,6 +232,7 @@ TEST(EventChannels, ThePortBoundHoldsAtItsEdgeEverywhere) {
         CHECK_EQUAL(Err::range, events->close(port).error());
         CHECK_FALSE(events->has_handler(port));
         LONGS_EQUAL(calls, (long)fake.calls.size());
+        LONGS_EQUAL(0, (long)events->handlers_in_use());  // no slot taken on the way
     }
     // The last port works: attach, raise, dispatch, poll, detach.
     CHECK(events->attach(last, rec.handler()).ok());
@@ -527,6 +528,16 @@ TEST(EventChannels, EventsWithoutAHandlerAreClearedAndCounted) {
     CHECK_FALSE(xen->pending(30));
     UNSIGNED_LONGLONGS_EQUAL(1, events->stats().unhandled);
     UNSIGNED_LONGLONGS_EQUAL(0, events->stats().dispatched);
+}
+
+// attach() means handled and unmasked: if the unmask fails, no handler stays behind.
+TEST(EventChannels, AnAttachWhoseUnmaskFailsLeavesNoHandler) {
+    xen->raise(2);  // pending while masked: unmask() must ask Xen
+    xen->fail_next(EVTCHNOP_unmask, -XEN_EINVAL);
+    CHECK_EQUAL(Err::invalid, events->attach(2, rec.handler()).error());
+    CHECK_FALSE(events->has_handler(2));
+    LONGS_EQUAL(0, (long)events->handlers_in_use());
+    CHECK(events->attach(2, rec.handler()).ok());  // and it can be attached again
 }
 
 TEST(EventChannels, AttachAndDetachKeepThePortOpen) {

@@ -33,6 +33,20 @@ TEST(Hypervisor, VersionCombinesNumberAndExtraVersion) {
     STRCMP_EQUAL(".5-pre", v.value().extra);
 }
 
+// Zero is a version (0.0), -1 an error: the sign is the bound.
+TEST(Hypervisor, VersionZeroIsAVersionMinusOneAnError) {
+    long answer = 0;
+    fake.on(__HYPERVISOR_xen_version, [&](const HypercallRecord& r) -> long {
+        return r.args[0] == XENVER_version ? answer : 0;
+    });
+    auto v = hv.version();
+    CHECK(v.ok());
+    LONGS_EQUAL(0, v.value().major);
+    LONGS_EQUAL(0, v.value().minor);
+    answer = -1;  // -EPERM
+    CHECK_EQUAL(Err::permission, hv.version().error());
+}
+
 TEST(Hypervisor, DebugConsoleWritePassesLengthAndPointer) {
     fake.on(__HYPERVISOR_console_io, [](const HypercallRecord& r) -> long {
         UNSIGNED_LONGLONGS_EQUAL(CONSOLEIO_write, r.args[0]);
