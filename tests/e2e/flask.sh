@@ -1,9 +1,11 @@
+# e2e-payload: flask-variants
 # Least privilege under FLASK (Xen booted "xsm=flask flask=late", the project's policy loaded by
 # dom0 before any domain; tools/flask/domd.te). domd, labelled domd_t by domd.cfg's seclabel,
 # may be the device model of an ordinary guest (domU_t): every step of the dmprobe test hook
 # succeeds. The same domd image started without the seclabel is a plain domU_t and Xen refuses
 # it every step (EACCES). domd holds nothing over dom0 either. The core scenario's self-test
-# (event-channel loopback, a grant of its own page) still works under the policy.
+# (event-channel loopback, a grant of its own page) still works under the policy. And each rule
+# the probe relies on is needed: with the policy reloaded without it, Xen denies that step.
 . ./lib.sh
 
 # (flask-getenforce exits with the mode's number: its output is the answer.)
@@ -78,6 +80,21 @@ step "domd probes dom0: nothing over dom0_t"
 reply=$(probe domd 0)
 step "domd -> dom0: $reply"
 every_step_denied "$reply" || fail "domd was allowed something over dom0: $reply"
+
+step "each probed rule is needed: the policy without it denies its step"
+[ -f /payload/flask-variants/full.pol ] || fail "no policy variants in the payload"
+for expect in /payload/flask-variants/*.expect; do
+    n=${expect##*/}; n=${n%.expect}
+    want=$(cut -f1 "$expect") rule=$(cut -f2 "$expect")
+    flask-loadpolicy "/payload/flask-variants/$n.pol" >/dev/null || fail "flask-loadpolicy variant $n"
+    reply=$(probe domd "$target")
+    step "  without '$rule': $reply"
+    echo " $reply" | grep -Eq " $want=(EACCES|EPERM)" || fail "removing '$rule' did not deny $want"
+done
+flask-loadpolicy /payload/flask-variants/full.pol >/dev/null || fail "flask-loadpolicy (full policy again)"
+reply=$(probe domd "$target")
+[ "$reply" = ok ] || fail "the full policy, loaded again, denies domd: $reply"
+step "full policy again: ok"
 
 check_no_crash domd "$mark"
 for d in domd domd-plain domd-target; do
