@@ -53,16 +53,7 @@ private:
 
 // A scope whose unmaps share one TLB completion: e.g. the mappings of many finished requests
 // released together.
-class UnmapBatch {
-public:
-    explicit UnmapBatch(Mapper& mapper) : mapper_(mapper) { mapper_.begin_unmap_batch(); }
-    ~UnmapBatch() { mapper_.end_unmap_batch(); }
-    UnmapBatch(const UnmapBatch&) = delete;
-    UnmapBatch& operator=(const UnmapBatch&) = delete;
-
-private:
-    Mapper& mapper_;
-};
+using UnmapBatch = Scope<Mapper, &Mapper::begin_unmap_batch, &Mapper::end_unmap_batch>;
 
 // What a Mapping holds, and how it lets go.
 struct MappedRange {

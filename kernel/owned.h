@@ -57,4 +57,18 @@ private:
     bool owns_ = false;
 };
 
+// A scope that brackets some work with two calls on an object: Begin when it opens, End when
+// it closes (a batch of unmaps sharing one TLB completion, for one).
+template <typename T, void (T::*Begin)(), void (T::*End)()>
+class Scope {
+public:
+    explicit Scope(T& object) : object_(object) { (object_.*Begin)(); }
+    ~Scope() { (object_.*End)(); }
+    Scope(const Scope&) = delete;
+    Scope& operator=(const Scope&) = delete;
+
+private:
+    T& object_;
+};
+
 }  // namespace domd

@@ -34,6 +34,7 @@
 #include "kernel/addr.h"
 #include "kernel/atomic.h"
 #include "kernel/limits.h"
+#include "kernel/owned.h"
 #include "kernel/result.h"
 
 namespace domd {
@@ -177,20 +178,11 @@ public:
     // invalidations but leaves their completion, and the freeing of the tables it emptied, to
     // the end of the outermost batch, or to the next map() or protect(), which complete first.
     // Nothing may touch an address unmapped in the batch: it may still translate until the end.
-    class Batch {
-    public:
-        explicit Batch(PageTable& table) : table_(table) { table_.begin_batch(); }
-        ~Batch() { table_.end_batch(); }
-        Batch(const Batch&) = delete;
-        Batch& operator=(const Batch&) = delete;
-
-    private:
-        PageTable& table_;
-    };
     void begin_batch() { ++batch_depth_; }
     void end_batch() {
         if (batch_depth_ > 0 && --batch_depth_ == 0) settle();
     }
+    using Batch = Scope<PageTable, &PageTable::begin_batch, &PageTable::end_batch>;
 
     // Frees every table of this tree, the root included. Only for a tree that no translation
     // regime walks any more and whose TLB entries are gone (the boot identity map once TTBR0
