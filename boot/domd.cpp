@@ -85,6 +85,68 @@ Status Domd::start_grant_tables() {
     return ok_status();
 }
 
+Status Domd::start_disk() {
+    if (!platform_.has_ramdisk) {
+        LOG_WARN("no ramdisk module (xl ramdisk=): domd serves no disk");
+        return ok_status();
+    }
+    // Mapped so that virtual and physical addresses agree modulo 2 MiB: the interior of the
+    // disk then takes 2 MiB blocks, whatever page the module starts at.
+    constexpr uint64_t block = uint64_t{2} << 20;
+    PhysAddr start = platform_.ramdisk.base;
+    uint64_t size = platform_.ramdisk.size;
+    PhysAddr first_page{align_down(start.value, page_size)};
+    uint64_t mapped = align_up(start.value + size, page_size) - first_page.value;
+    uint64_t in_block = first_page.value % block;
+    VirtAddr reserved = TRY(mapper_.reserve(align_up(in_block + mapped, block)));
+    VirtAddr va = reserved + in_block;
+    TRY(mapper_.map_at(va, first_page, mapped, MapAttrs::read_write()));
+    auto* bytes = (va + (start.value - first_page.value)).as<uint8_t>();
+    ram_disk_.emplace(std::span<uint8_t>(bytes, size), options_.disk_read_only);
+    // A fingerprint of the content (FNV-1a over 64-bit words): the same image, the same value.
+    uint64_t hash = 0xcbf29ce484222325;
+    size_t words = size / 8;
+    const auto* w = reinterpret_cast<const uint64_t*>(bytes);
+    for (size_t i = 0; i < words; ++i) hash = (hash ^ w[i]) * 0x100000001b3;
+    for (size_t i = words * 8; i < size; ++i) hash = (hash ^ bytes[i]) * 0x100000001b3;
+    TRY(disks_.add(options_.disk_name, *ram_disk_));
+    LOG_INFO("disk '%s': %llu bytes (%llu sectors) from the ramdisk module at %#llx, %s, volatile; content fnv64 %016llx",
+             options_.disk_name, static_cast<unsigned long long>(size),
+             static_cast<unsigned long long>(ram_disk_->capacity_sectors()),
+             static_cast<unsigned long long>(start.value), options_.disk_read_only ? "read-only" : "read-write",
+             static_cast<unsigned long long>(hash));
+    return ok_status();
+}
+
+void Domd::apply_mode(IdleMode mode) {
+    loop_.set_mode(mode);
+    if (backend_) backend_->set_polling(mode == IdleMode::poll);
+}
+
+void Domd::on_mode_node(std::string_view, std::string_view) {
+    if (mode_job_.running()) return;  // it reads the node's latest value anyway
+    mode_job_.start(read_mode());
+}
+
+Task<Status> Domd::read_mode() {
+    auto text = co_await xenstore_->store().read("data/domd/mode", mode_text_);
+    if (!text.ok() || text.value().empty()) co_return ok_status();
+    IdleMode mode;
+    if (text.value() == "poll")
+        mode = IdleMode::poll;
+    else if (text.value() == "event" || text.value() == "block")
+        mode = IdleMode::block;
+    else {
+        LOG_WARN("data/domd/mode: '%.*s' is not poll or event", static_cast<int>(text.value().size()), text.value().data());
+        co_return Err::invalid;
+    }
+    if (mode != loop_.mode()) {
+        apply_mode(mode);
+        LOG_INFO("loop mode is now %s", mode == IdleMode::poll ? "poll" : "event");
+    }
+    co_return ok_status();
+}
+
 void Domd::print_boot_facts() {
     uint64_t ram = 0;
     for (size_t i = 0; i < platform_.memory_count; ++i) ram += platform_.memory[i].size;
@@ -158,6 +220,15 @@ Task<Status> Domd::bring_up() {
                                xen::Xenstore::WatchCallback::to<&Domd::on_log_level_node>(this));
         !s.ok())
         co_return fail_step("data/domd/loglevel watch", s.error());
+    if (Status s = start_disk(); !s.ok()) co_return fail_step("disk", s.error());
+    backend_.emplace(xen::VirtioDiskBackend::Services{hypercall_, *events_, frames_, mapper_, *grant_mapper_, store, machine_},
+                     disks_, xen::VirtioDiskOptions{options_.queues, 256});
+    apply_mode(options_.idle);
+    if (!loop_.add_source(*backend_)) co_return fail_step("virtio-disk backend", Err::no_space);
+    if (Status s = backend_->start(); !s.ok()) co_return fail_step("virtio-disk backend", s.error());
+    if (Status s = store.watch("data/domd/mode", "domd-mode", xen::Xenstore::WatchCallback::to<&Domd::on_mode_node>(this));
+        !s.ok())
+        co_return fail_step("data/domd/mode watch", s.error());
     if (options_.test_hooks) {
         test_hooks_.emplace(TestHookServices{store, loop_, machine_, *events_, *grant_table_, *grant_mapper_, mapper_,
                                              hypercall_, frames_, static_cast<uint16_t>(domid_)});

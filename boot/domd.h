@@ -12,6 +12,8 @@
 #include "boot/options.h"
 #include "boot/test_hooks.h"
 #include "boot/xenstore_service.h"
+#include "blk/disk_catalog.h"
+#include "blk/ram_disk.h"
 #include "kernel/devicetree.h"
 #include "kernel/event_loop.h"
 #include "kernel/frame_allocator.h"
@@ -25,6 +27,7 @@
 #include "xen/hypervisor.h"
 #include "xen/pv_console.h"
 #include "xen/shared_info.h"
+#include "xen/virtio_disk_backend.h"
 
 namespace domd {
 
@@ -40,6 +43,11 @@ private:
     Status start_console();
     Status start_xenstore();
     Status start_grant_tables();
+    // The disk in xl's ramdisk= module, mapped and catalogued under its name.
+    Status start_disk();
+    void apply_mode(IdleMode mode);
+    void on_mode_node(std::string_view path, std::string_view token);
+    Task<Status> read_mode();
     void print_boot_facts();
     void print_xen_facts();
     void on_control_request(xen::ControlRequest request);
@@ -81,6 +89,11 @@ private:
     std::optional<XenstoreService> xenstore_;
     std::optional<xen::GuestControl> control_;
     std::optional<TestHooks> test_hooks_;
+    blk::DiskCatalog disks_;
+    std::optional<blk::RamDisk> ram_disk_;
+    std::optional<xen::VirtioDiskBackend> backend_;
+    Job mode_job_;
+    char mode_text_[16];
     Job bring_up_job_;
     Job log_level_job_;
     char log_level_text_[16];

@@ -1,6 +1,8 @@
 #include "boot/options.h"
 
 #include "kernel/command_line.h"
+#include "kernel/limits.h"
+#include "kernel/number.h"
 
 namespace domd {
 
@@ -17,6 +19,20 @@ Options parse_options(std::string_view command_line) {
                 o.idle = IdleMode::poll;
             else
                 ok = false;
+        } else if (key == "disk") {
+            ok = !value.empty() && value.size() < sizeof o.disk_name && value.find('/') == std::string_view::npos;
+            if (ok) {
+                for (size_t i = 0; i < value.size(); ++i) o.disk_name[i] = value[i];
+                o.disk_name[value.size()] = '\0';
+            }
+        } else if (key == "disk_ro") {
+            auto b = parse_bool(value.empty() ? "1" : value);
+            ok = b.ok();
+            if (ok) o.disk_read_only = b.value();
+        } else if (key == "queues") {
+            auto n = parse_unsigned(value);
+            ok = n.ok() && n.value() >= 1 && n.value() <= limits::max_queues_per_disk;
+            if (ok) o.queues = static_cast<uint16_t>(n.value());
         } else if (key == "xen_console") {
             auto b = parse_bool(value);
             ok = b.ok();

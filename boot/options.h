@@ -1,6 +1,7 @@
 // domd's options from its command line (xl `extra=`); tools/domd.cfg documents each one.
 #pragma once
 
+#include <cstdint>
 #include <string_view>
 
 #include "kernel/event_loop.h"
@@ -13,6 +14,10 @@ struct Options {
     IdleMode idle = IdleMode::block;
     bool xen_console = false;
     bool test_hooks = false;
+    // The name guests give in their disk line's target= for the disk in domd's ramdisk.
+    char disk_name[33] = "disk0";
+    bool disk_read_only = false;
+    uint16_t queues = 1;
 };
 
 // Unknown keys and bad values are logged and otherwise ignored (the default stays).

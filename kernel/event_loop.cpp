@@ -19,7 +19,7 @@ void EventLoop::run_once() {
 
     // Block mode with nothing done: sleep until the next event or deadline.
     for (size_t i = 0; i < source_count_; ++i)
-        if (sources_[i]->ready()) return;
+        if (sources_[i]->prepare_to_block()) return;
     // The timer interrupt disarms the hardware timer, and others borrow it meanwhile (the
     // xenstore waiter): set it from the queue before every sleep.
     if (auto deadline = timers_.next_deadline())

@@ -18,8 +18,12 @@ class EventSource {
 public:
     // Does whatever work is ready; returns true if it did any.
     virtual bool poll() = 0;
-    // True if poll() would find work right now. Checked just before blocking.
+    // True if poll() would find work right now.
     virtual bool ready() const = 0;
+    // Block mode, just before the loop sleeps: the last chance to turn notifications back on
+    // (a virtio device's guest-side suppression) and look again. True: work is pending, do not
+    // sleep.
+    virtual bool prepare_to_block() { return ready(); }
 
 protected:
     ~EventSource() = default;

@@ -160,3 +160,11 @@ namespace domd::limits {
 inline constexpr size_t max_reservations = 2 * max_guests;
 
 }  // namespace domd::limits
+
+namespace domd::limits {
+
+// virtio devices one domd serves at once, all guests together (each holds its virtqueues and
+// request slots, tens of KiB).
+inline constexpr size_t max_devices = 16;
+
+}  // namespace domd::limits

@@ -33,6 +33,7 @@
 #include <xen-public/hvm/ioreq.h>
 #include <xen-public/io/console.h>
 #include <xen-public/io/xs_wire.h>
+#include <xen-public/io/xenbus.h>
 
 #ifdef DOMD_HOST_WEARS_ARM64_ABI
 #undef __aarch64__

@@ -33,7 +33,11 @@ FakeGuestMemory::FakeGuestMemory(size_t bytes, uint64_t base, bool strict)
     }
 }
 
+FakeGuestMemory::FakeGuestMemory(uint8_t* external_ram, size_t bytes, uint64_t base)
+    : base_(base), size_(bytes), strict_(false), driver_view_(external_ram) {}
+
 FakeGuestMemory::~FakeGuestMemory() {
+    if (fd_ < 0) return;  // external RAM: nothing of ours
     drop_views(ring_views_);
     for (auto& [cookie, views] : requests_) drop_views(views);
     if (device_view_ != nullptr) munmap(device_view_, size_);

@@ -28,6 +28,9 @@ public:
     static constexpr size_t default_size = 4 << 20;
 
     explicit FakeGuestMemory(size_t bytes = default_size, uint64_t base = default_base, bool strict = true);
+    // The driver's side only, over guest RAM someone else owns (a fake Xen's): at() and alloc
+    // work, the device-side methods are not for use.
+    FakeGuestMemory(uint8_t* external_ram, size_t bytes, uint64_t base);
     ~FakeGuestMemory();
     FakeGuestMemory(const FakeGuestMemory&) = delete;
     FakeGuestMemory& operator=(const FakeGuestMemory&) = delete;

@@ -2,6 +2,8 @@
 
 #include "tests/fakes/fake_xen_dm.h"
 
+#include <sys/mman.h>
+
 namespace domd::test {
 
 FakeXenDm::FakeXenDm(FakeHypercall& hc, FakePhysMemory& memory, FakeMapper& physmap, FakeXenEvents& events,
@@ -18,6 +20,22 @@ uint8_t* FakeXenDm::ram(uint64_t gpa) {
     auto it = ram_pages_.find(gfn);
     if (it == ram_pages_.end()) it = ram_pages_.emplace(gfn, memory_.new_page()).first;
     return static_cast<uint8_t*>(memory_.page(it->second)) + (gpa & page_mask);
+}
+
+uint8_t* FakeXenDm::contiguous_ram() {
+    if (contiguous_) return static_cast<uint8_t*>(contiguous_);
+    uint64_t pages = ram_bytes >> page_shift;
+    FakePhysMemory::PageId first = memory_.new_page();
+    ram_pages_[ram_base >> page_shift] = first;
+    for (uint64_t i = 1; i < pages; ++i) ram_pages_[(ram_base >> page_shift) + i] = memory_.new_page();
+    contiguous_ = mmap(nullptr, ram_bytes, PROT_READ | PROT_WRITE, MAP_SHARED, memory_.fd(),
+                       static_cast<off_t>(uint64_t{first} * page_size));
+    if (contiguous_ == MAP_FAILED) abort();
+    return static_cast<uint8_t*>(contiguous_);
+}
+
+FakeXenDm::~FakeXenDm() {
+    if (contiguous_) munmap(contiguous_, ram_bytes);
 }
 
 void FakeXenDm::replace_frame(uint64_t gpa) { ram_pages_[gpa >> page_shift] = memory_.new_page(); }

@@ -28,6 +28,7 @@ public:
 
     FakeXenDm(FakeHypercall& hc, FakePhysMemory& memory, FakeMapper& physmap, FakeXenEvents& events, domid_t guest,
               uint32_t vcpus, uint64_t ram_bytes);
+    ~FakeXenDm();
 
     struct Server {
         bool enabled = false;
@@ -39,6 +40,9 @@ public:
     // ---- the guest ----
     // The host view of the guest page holding `gpa` (allocated on first use, zeroed).
     uint8_t* ram(uint64_t gpa);
+    // Allocates all of the guest's RAM now, in consecutive pages, and returns one contiguous
+    // host view of it (for a fake driver that lays out rings across pages).
+    uint8_t* contiguous_ram();
     // The guest's p2m changes: `gpa`'s frame is backed by a fresh page from now on (what
     // ballooning or a grant-table placement does; Xen then sends INVALIDATE).
     void replace_frame(uint64_t gpa);
@@ -80,6 +84,7 @@ private:
     std::map<uint64_t, FakePhysMemory::PageId> ram_pages_;  // guest gfn -> page
     uint16_t next_id_ = 0;
     int16_t ioreq_page_server_ = -1;  // the server whose page the slots live in
+    void* contiguous_ = nullptr;
 };
 
 }  // namespace domd::test
