@@ -90,15 +90,17 @@ since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 # guest_create NAME DISK-SPEC TEST [KEY=VALUE...]: xl create of the lab guest named NAME with one
 # disk (an xl disk spec, e.g. "$(virtio_disk)" or "$(blkback_disk FILE)", or "" for none),
 # running /tests/TEST.sh with guest_KEY=VALUE parameters (guest_then=idle keeps it up after the
-# test). Kernel options shared by all: console=hvc0 deferred_probe_timeout=0.
+# test). Kernel options shared by all: console=hvc0 deferred_probe_timeout=0. GUEST_CPUS, when
+# set, pins the guest's vCPUs (xl's cpus=; kept across xl reboot).
+# (sh has no local variables: the helpers' own carry a prefix, gc_ here.)
 guest_create() {
-    name=$1 disk=$2 test=$3
+    gc_name=$1 gc_disk=$2 gc_params="guest_test=$3"
     shift 3
-    params="guest_test=$test"
-    for kv in "$@"; do params="$params guest_$kv"; done
-    set -- /payload/guest/guest.cfg "name=\"$name\"" \
-        "extra=\"console=hvc0 deferred_probe_timeout=0 $params\""
-    if [ -n "$disk" ]; then set -- "$@" "disk=[\"$disk\"]"; else set -- "$@" 'disk=[]'; fi
+    for gc_kv in "$@"; do gc_params="$gc_params guest_$gc_kv"; done
+    set -- /payload/guest/guest.cfg "name=\"$gc_name\"" \
+        "extra=\"console=hvc0 deferred_probe_timeout=0 $gc_params\""
+    if [ -n "$gc_disk" ]; then set -- "$@" "disk=[\"$gc_disk\"]"; else set -- "$@" 'disk=[]'; fi
+    [ -z "${GUEST_CPUS:-}" ] || set -- "$@" "cpus=\"$GUEST_CPUS\""
     xl create "$@"
 }
 # The disk lines. virtio_disk: served by domd (libxl 4.17 standalone virtio disk; the target
