@@ -101,7 +101,10 @@ guest_create() {
         "extra=\"console=hvc0 deferred_probe_timeout=0 $gc_params\""
     if [ -n "$gc_disk" ]; then set -- "$@" "disk=[\"$gc_disk\"]"; else set -- "$@" 'disk=[]'; fi
     [ -z "${GUEST_CPUS:-}" ] || set -- "$@" "cpus=\"$GUEST_CPUS\""
-    xl create "$@"
+    # On failure xl's own words (e.g. libxl giving up on a backend) go into the E2E lines.
+    gc_out=$(xl create "$@" 2>&1) && return 0
+    echo "$gc_out" | tail -n 8 | sed 's/^/E2E:   xl create: /'
+    return 1
 }
 # The disk lines. virtio_disk: served by domd (libxl 4.17 standalone virtio disk; the target
 # name is the lead's to define, E2E_VIRTIO_TARGET on the host, default disk0).
