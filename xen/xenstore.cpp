@@ -336,6 +336,7 @@ bool Xenstore::poll() {
     if (state_ == State::connected && (ring_.failed() || !ring_.connection_state().ok())) did |= drive_reconnection();
     if (state_ == State::reconnecting) did |= drive_reconnection();
     if (state_ != State::connected) return did;
+    did |= send_unsent_watches();
     did |= send_queued();
     auto received = receive();
     did |= received.ok() && received.value();
@@ -350,8 +351,10 @@ bool Xenstore::ready() const {
     if (queue_count_ > 0) return true;
     if (state_ != State::connected) return false;  // xenstored signals when the ring is back
     if (ring_.failed() || (send_count_ > 0 && ring_.tx_idle())) return true;
-    for (const auto& watch : watches_)
-        if (watch.state == Watch::active && watch.missed) return true;
+    for (const auto& watch : watches_) {
+        if (watch.state != Watch::active) continue;
+        if (watch.missed || (watch.unsent && used_slots_ < max_requests)) return true;
+    }
     return false;
 }
 
@@ -547,6 +550,7 @@ void Xenstore::release(Watch& watch) {
     watch.request = 0;
     watch.state = Watch::free;
     watch.missed = false;
+    watch.unsent = false;
     watch.callback = {};
     ++watch.generation;
 }
@@ -562,8 +566,27 @@ void Xenstore::on_watch_reply(void* context, Status status, std::string_view) {
 Status Xenstore::send_watch(Watch& watch) {
     const std::string_view parts[] = {watch.path_view(), nul, watch.token_view(), nul};
     if (watch.request) cancel(watch.request);
-    watch.request = TRY(submit(XS_WATCH, no_tx, parts, Completion::from(&Xenstore::on_watch_reply, &watch)));
+    watch.request = 0;
+    auto request = submit(XS_WATCH, no_tx, parts, Completion::from(&Xenstore::on_watch_reply, &watch));
+    if (!request.ok()) {
+        // Every request slot busy (or the ring down): registered as soon as there is room.
+        watch.unsent = request.error() == Err::no_space || request.error() == Err::protocol ||
+                       request.error() == Err::not_connected;
+        return watch.unsent ? ok_status() : Status(request.error());
+    }
+    watch.request = request.value();
+    watch.unsent = false;
     return ok_status();
+}
+
+bool Xenstore::send_unsent_watches() {
+    bool sent = false;
+    for (auto& watch : watches_) {
+        if (watch.state != Watch::active || !watch.unsent) continue;
+        if (!send_watch(watch).ok() || watch.unsent) break;
+        sent = true;
+    }
+    return sent;
 }
 
 Status Xenstore::watch(std::string_view path, std::string_view token, WatchCallback callback) {

@@ -23,6 +23,7 @@
 
 #include "kernel/callback.h"
 #include "kernel/clock.h"
+#include "kernel/limits.h"
 #include "kernel/number.h"
 #include "kernel/result.h"
 #include "kernel/task.h"
@@ -202,14 +203,14 @@ public:
     // A request's outcome; `payload` (a successful reply's) is valid only during the call.
     using Completion = Callback<void(Status status, std::string_view payload)>;
 
-    // Requests queued or awaiting their reply at once: a few conversations per served device.
-    static constexpr size_t max_requests = 32;
+    // Requests queued or awaiting their reply at once (kernel/limits.h says why).
+    static constexpr size_t max_requests = limits::max_xenstore_requests;
     // The payload of a request we send: xenstored's own limit (XENSTORE_PAYLOAD_MAX).
     static constexpr size_t max_request_payload = XENSTORE_PAYLOAD_MAX;
-    static constexpr size_t max_watches = 32;
+    static constexpr size_t max_watches = limits::max_xenstore_watches;
     static constexpr size_t max_watch_path = 256;  // longer watched paths: Err::name_too_long
     static constexpr size_t max_token = 40;         // longer tokens: Err::name_too_long
-    static constexpr size_t event_queue_capacity = 64;
+    static constexpr size_t event_queue_capacity = limits::max_xenstore_queued_events;
     static constexpr size_t max_event_path = 256;  // a longer event path counts as a missed event
     static constexpr uint64_t default_timeout_ns = 5'000'000'000;
     static constexpr uint64_t reconnect_timeout_ns = 5'000'000'000;
@@ -331,6 +332,7 @@ private:
         bool missed = false;
         Xenstore* owner = nullptr;
         uint32_t request = 0;  // the XS_WATCH request awaiting its reply, 0 if none
+        bool unsent = false;   // no request slot was free: poll() sends it when one is
         uint16_t path_len = 0;
         uint16_t token_len = 0;
         uint32_t generation = 0;  // bumped when the slot is freed: stale queued events die
@@ -364,6 +366,7 @@ private:
     Watch* find_watch(std::string_view token);
     void release(Watch& watch);
     Status send_watch(Watch& watch);
+    bool send_unsent_watches();
     void arm_deadline();
     void on_deadline();
     void fail_all(Err error);

@@ -1145,3 +1145,18 @@ TEST(XenstoreTorture, ARandomPeerGetsOnlyErrorsNeverACrashOrAHang) {
         rig.settle();
     }
 }
+
+TEST(Xenstore, WatchesBeyondTheFreeRequestSlotsAreRegisteredAsSlotsFree) {
+    std::function<void(Status, std::string_view)> ignore = [](Status, std::string_view) {};
+    xsd.frozen = true;  // every request slot taken and stuck for now
+    for (size_t i = 0; i < Xenstore::max_requests; ++i)
+        CHECK(client.submit(XS_READ, xen::no_tx, read_x, Xenstore::Completion::ref(ignore)).ok());
+    Recorder rec;
+    CHECK(client.watch("/local/domain/1/late", "late", rec.callback()).ok());
+    CHECK_FALSE(xsd.has_watch("/local/domain/1/late", "late"));
+    xsd.frozen = false;
+    rig.settle();
+    CHECK(xsd.has_watch("/local/domain/1/late", "late"));
+    CHECK(rec.saw("/local/domain/1/late", "late"));
+    CHECK(client.unwatch("late").ok());
+}
