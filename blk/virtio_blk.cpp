@@ -108,6 +108,7 @@ BlkStats VirtioBlk::totals() const {
         sum.unsupported += s.unsupported;
         sum.unanswerable += s.unanswerable;
         sum.slot_waits += s.slot_waits;
+        sum.multi_segment += s.multi_segment;
     }
     return sum;
 }
@@ -238,6 +239,7 @@ void VirtioBlk::start_read_write(Request& request, const VirtioBlkReqHeader& hea
         if (last.size() == 1) --count;
         else last = last.first(last.size() - 1);
     }
+    if (count > 1) ++stats_for(request).multi_segment;
     request.io.op = write ? BlockOp::write : BlockOp::read;
     request.io.sector = header.sector;
     request.io.sectors = sectors;

@@ -56,6 +56,7 @@ struct BlkStats {
     uint64_t unsupported = 0;     // UNSUPP answers
     uint64_t unanswerable = 0;    // no status byte at all: the device needs a reset
     uint64_t slot_waits = 0;      // passes that stopped because every request slot was busy
+    uint64_t multi_segment = 0;   // reads and writes whose data came in more than one buffer
 };
 
 class VirtioBlk final : public virtio::Device {

@@ -449,8 +449,25 @@ Task<Status> VirtioDiskBackend::reevaluate(Disk& disk) {
     co_return co_await close(disk);
 }
 
+void VirtioDiskBackend::log_counters(const Disk& disk) const {
+    if (!disk.blk || !disk.transport) return;
+    blk::BlkStats t = disk.blk->totals();
+    using blk::RequestKind;
+    auto n = [&](RequestKind k) { return static_cast<unsigned long long>(t.requests[static_cast<int>(k)]); };
+    uint64_t errors = t.err_malformed + t.err_range + t.err_read_only + t.err_media + t.err_unmappable + t.err_bad_chain;
+    LOG_INFO("virtio-disk: domain %u device %u: requests in %llu out %llu flush %llu get_id %llu discard %llu "
+             "write_zeroes %llu unsupported %llu; multi-segment %llu; errors %llu; %llu KiB read, %llu KiB written; "
+             "interrupts %llu",
+             disk.frontend, disk.devid, n(RequestKind::in), n(RequestKind::out), n(RequestKind::flush),
+             n(RequestKind::get_id), n(RequestKind::discard), n(RequestKind::write_zeroes), n(RequestKind::unsupported),
+             static_cast<unsigned long long>(t.multi_segment), static_cast<unsigned long long>(errors),
+             static_cast<unsigned long long>(t.bytes_read >> 10), static_cast<unsigned long long>(t.bytes_written >> 10),
+             static_cast<unsigned long long>(disk.transport->stats().interrupts));
+}
+
 Task<Status> VirtioDiskBackend::close(Disk& disk) {
     LOG_INFO("virtio-disk: domain %u device %u: closing", disk.frontend, disk.devid);
+    log_counters(disk);
     detach(disk);
     disk.phase = Disk::Phase::closing;
     ++stats_.devices_closed;

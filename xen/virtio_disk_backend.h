@@ -192,6 +192,7 @@ private:
 
     Result<Guest*> attach_guest(domid_t dom);
     void detach(Disk& disk);
+    void log_counters(const Disk& disk) const;
     void finish_guest(Guest& guest);
     void free_disk(Disk& disk);
 

@@ -112,6 +112,10 @@ TEST(VirtioBlk, ScatteredDataBuffers) {
     rig.run(buffers);
     CHECK_EQUAL(blk_status::ok, rig.memory.read<uint8_t>(status));
     for (int i = 0; i < 8; ++i) CHECK_TRUE(rig.disk_equals(16 + i, pieces[i], 512));
+    // Counted as a multi-segment request; a one-buffer read is not.
+    CHECK_EQUAL(1u, rig.blk.totals().multi_segment);
+    CHECK_EQUAL(blk_status::ok, rig.read(0, rig.data(512), 512));
+    CHECK_EQUAL(1u, rig.blk.totals().multi_segment);
 }
 
 TEST(VirtioBlk, MostSegmentsARequestMayHave) {
