@@ -14,6 +14,9 @@ wait_for 30 status_is ready || fail "domd never wrote data/domd/status=ready"
 log_has domd "memory map" || fail "no memory map in the console log"
 show "memory map" sh -c "grep -m1 'text (r-x)' '$(console_log domd)' | sed 's/^.*I //'"
 show "dom0 read data/domd/status" xenstore-read "$(home)/data/domd/status"
+# Asynchronous aborts are reported, not swallowed: PSTATE.A is clear once the vectors are in.
+since_has domd "$mark" "SError unmasked" || fail "SError is still masked"
+show "exception masks" sh -c "grep -m1 'exception masks' '$(console_log domd)' | sed 's/^.*I //'"
 
 step "dom0 writes, domd reacts through its watch"
 test_hook "echo hello-from-dom0"
