@@ -79,9 +79,7 @@ Status parse_hypervisor(const void* fdt, Platform& p) {
     int node = fdt_node_offset_by_compatible(fdt, -1, "xen,xen");
     if (node < 0) return ok_status();  // a guest without PV interfaces (plain dom0less)
     p.has_hypervisor = true;
-    int length = 0;
-    auto* compat = static_cast<const char*>(fdt_getprop(fdt, node, "compatible", &length));
-    if (compat && length > 0) p.xen_compatible = string_prop(fdt, node, "compatible");
+    p.xen_compatible = string_prop(fdt, node, "compatible");
     PhysRange regs[1 + Platform::max_extended];
     size_t n = TRY(read_reg(fdt, node, regs, 1 + Platform::max_extended));
     if (n == 0) return Err::invalid;
