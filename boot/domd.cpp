@@ -119,8 +119,17 @@ Status Domd::start_disk() {
 }
 
 void Domd::apply_mode(IdleMode mode) {
-    loop_.set_mode(mode);
-    if (backend_) backend_->set_polling(mode == IdleMode::poll);
+    loop_.set_quiet_window(options_.quiet_us * 1000);
+    loop_.set_mode(mode);  // it tells the sources whether they are polled
+}
+
+const char* Domd::mode_name(IdleMode mode) {
+    switch (mode) {
+        case IdleMode::poll: return "poll";
+        case IdleMode::block: return "event";
+        case IdleMode::adaptive: return "adaptive";
+    }
+    return "?";
 }
 
 void Domd::on_mode_node(std::string_view, std::string_view) {
@@ -136,13 +145,16 @@ Task<Status> Domd::read_mode() {
         mode = IdleMode::poll;
     else if (text.value() == "event" || text.value() == "block")
         mode = IdleMode::block;
+    else if (text.value() == "adaptive")
+        mode = IdleMode::adaptive;
     else {
-        LOG_WARN("data/domd/mode: '%.*s' is not poll or event", static_cast<int>(text.value().size()), text.value().data());
+        LOG_WARN("data/domd/mode: '%.*s' is not poll, event or adaptive", static_cast<int>(text.value().size()),
+                 text.value().data());
         co_return Err::invalid;
     }
     if (mode != loop_.mode()) {
         apply_mode(mode);
-        LOG_INFO("loop mode is now %s", mode == IdleMode::poll ? "poll" : "event");
+        LOG_INFO("loop mode is now %s", mode_name(mode));
     }
     co_return ok_status();
 }
@@ -155,8 +167,9 @@ void Domd::print_boot_facts() {
              static_cast<unsigned long long>(ram >> 20), static_cast<unsigned long long>(platform_.memory[0].base.value),
              machine_.gic_name(), static_cast<unsigned long long>(dt_pa_), static_cast<int>(platform_.model.size()),
              platform_.model.data(), static_cast<int>(platform_.bootargs.size()), platform_.bootargs.data());
-    LOG_INFO("options: loglevel=%s idle=%s xen_console=%d testhooks=%d", logging::level_name(options_.log_level),
-             options_.idle == IdleMode::block ? "block" : "poll", options_.xen_console, options_.test_hooks);
+    LOG_INFO("options: loglevel=%s idle=%s quiet_us=%u disk=%s queues=%u xen_console=%d testhooks=%d",
+             logging::level_name(options_.log_level), mode_name(options_.idle), options_.quiet_us, options_.disk_name,
+             options_.queues, options_.xen_console, options_.test_hooks);
     memory_.log_memory_map();
 }
 
@@ -223,7 +236,6 @@ Task<Status> Domd::bring_up() {
     if (Status s = start_disk(); !s.ok()) co_return fail_step("disk", s.error());
     backend_.emplace(xen::VirtioDiskBackend::Services{hypercall_, *events_, frames_, mapper_, *grant_mapper_, store, machine_},
                      disks_, xen::VirtioDiskOptions{options_.queues, 256});
-    apply_mode(options_.idle);
     if (!loop_.add_source(*backend_)) co_return fail_step("virtio-disk backend", Err::no_space);
     if (Status s = backend_->start(); !s.ok()) co_return fail_step("virtio-disk backend", s.error());
     if (Status s = store.watch("data/domd/mode", "domd-mode", xen::Xenstore::WatchCallback::to<&Domd::on_mode_node>(this));
@@ -255,7 +267,7 @@ void Domd::run() {
     if (!step.ok()) fail("device tree", step.error());
     options_ = parse_options(platform_.bootargs);
     logging::set_level(options_.log_level);
-    loop_.set_mode(options_.idle);
+    apply_mode(options_.idle);
     if (!(step = machine_.init(platform_, mapper_)).ok()) fail("interrupt controller", step.error());
     print_boot_facts();
     if (!platform_.has_hypervisor) fail("Xen interfaces (no /hypervisor node in the device tree)", Err::not_found);

@@ -46,6 +46,7 @@ private:
     // The disk in xl's ramdisk= module, mapped and catalogued under its name.
     Status start_disk();
     void apply_mode(IdleMode mode);
+    static const char* mode_name(IdleMode mode);
     void on_mode_node(std::string_view path, std::string_view token);
     Task<Status> read_mode();
     void print_boot_facts();

@@ -17,6 +17,8 @@ Options parse_options(std::string_view command_line) {
                 o.idle = IdleMode::block;
             else if (value == "poll")
                 o.idle = IdleMode::poll;
+            else if (value == "adaptive")
+                o.idle = IdleMode::adaptive;
             else
                 ok = false;
         } else if (key == "disk") {
@@ -29,6 +31,10 @@ Options parse_options(std::string_view command_line) {
             auto b = parse_bool(value.empty() ? "1" : value);
             ok = b.ok();
             if (ok) o.disk_read_only = b.value();
+        } else if (key == "quiet_us") {
+            auto n = parse_unsigned(value);
+            ok = n.ok() && n.value() <= 10'000'000;
+            if (ok) o.quiet_us = static_cast<uint32_t>(n.value());
         } else if (key == "queues") {
             auto n = parse_unsigned(value);
             ok = n.ok() && n.value() >= 1 && n.value() <= limits::max_queues_per_disk;

@@ -18,6 +18,8 @@ struct Options {
     char disk_name[33] = "disk0";
     bool disk_read_only = false;
     uint16_t queues = 1;
+    // Adaptive idle mode: microseconds without work before the loop sleeps.
+    uint32_t quiet_us = 500;
 };
 
 // Unknown keys and bad values are logged and otherwise ignored (the default stays).

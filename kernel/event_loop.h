@@ -12,7 +12,10 @@
 
 namespace domd {
 
-enum class IdleMode : uint8_t { block, poll };
+// block: sleep in the hypervisor whenever nothing is to be done (zero idle CPU, every event
+// wakes the vCPU); poll: never sleep (lowest latency, a busy vCPU); adaptive: poll while work
+// keeps coming, sleep after a quiet window without any.
+enum class IdleMode : uint8_t { block, poll, adaptive };
 
 class EventSource {
 public:
@@ -24,6 +27,10 @@ public:
     // (a virtio device's guest-side suppression) and look again. True: work is pending, do not
     // sleep.
     virtual bool prepare_to_block() { return ready(); }
+    // The loop tells a source whether it is spinning (true: the source may stop asking its peers
+    // for notifications and rely on being polled) or about to sleep (false: every peer must be
+    // able to wake it). Called on every change, before the first sleep of a spell.
+    virtual void set_polling(bool) {}
 
 protected:
     ~EventSource() = default;
@@ -45,6 +52,7 @@ protected:
 struct EventLoopStats {
     uint64_t iterations = 0;
     uint64_t idle_waits = 0;  // times the loop blocked
+    uint64_t spells = 0;      // adaptive mode: polling spells started (after a sleep)
     uint64_t timers_fired = 0;
 };
 
@@ -52,12 +60,17 @@ class EventLoop {
 public:
     static constexpr size_t max_sources = 8;
 
-    EventLoop(EventLoopPlatform& platform, IdleMode mode) : platform_(platform), mode_(mode) {}
+    EventLoop(EventLoopPlatform& platform, IdleMode mode)
+        : platform_(platform), mode_(mode), sources_polling_(mode != IdleMode::block) {}
 
     bool add_source(EventSource& source);
     TimerQueue& timers() { return timers_; }
     IdleMode mode() const { return mode_; }
-    void set_mode(IdleMode mode) { mode_ = mode; }
+    void set_mode(IdleMode mode);
+    // Adaptive mode: how long without work before the loop sleeps.
+    void set_quiet_window(uint64_t ns) { quiet_ns_ = ns; }
+    uint64_t quiet_window() const { return quiet_ns_; }
+    bool sources_polling() const { return sources_polling_; }
 
     // One iteration: poll, run timers, and idle if nothing was done.
     void run_once();
@@ -73,8 +86,13 @@ private:
     IdleMode mode_;
     EventSource* sources_[max_sources] = {};
     size_t source_count_ = 0;
+    void tell_sources(bool polling);
+
     TimerQueue timers_;
     bool stopping_ = false;
+    bool sources_polling_ = false;
+    uint64_t quiet_ns_ = 500'000;
+    uint64_t last_work_ns_ = 0;
     EventLoopStats stats_;
 };
 

@@ -89,8 +89,9 @@ public:
     // Watches both backend directories (xenstored fires each watch once at once: the first
     // scan finds the devices already there).
     Status start();
-    // Polled mode: ioreq ports masked, guest notifications suppressed while serving.
-    void set_polling(bool polling);
+    // Polled (the loop spins): ioreq ports masked, guest notifications suppressed. Otherwise
+    // every guest access and kick wakes the loop.
+    void set_polling(bool polling) override;
     bool polling() const { return polling_; }
 
     // EventSource.

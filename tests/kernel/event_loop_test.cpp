@@ -22,6 +22,16 @@ struct FakePlatform final : EventLoopPlatform {
 struct FakeSource final : EventSource {
     int work = 0;  // units of work waiting
     int polls = 0;
+    std::vector<std::string>* log = nullptr;  // set_polling and prepare_to_block, in order
+    bool polling = false;
+    void set_polling(bool on) override {
+        polling = on;
+        if (log) log->push_back(on ? "polling" : "not polling");
+    }
+    bool prepare_to_block() override {
+        if (log) log->push_back("prepare");
+        return ready();
+    }
     bool poll() override {
         ++polls;
         if (!work) return false;
@@ -156,4 +166,67 @@ TEST(EventLoop, RefusesTooManySources) {
     loop.run_once();
     for (size_t i = 0; i < EventLoop::max_sources; ++i) LONGS_EQUAL(1, many[i].polls);
     LONGS_EQUAL(0, many[EventLoop::max_sources].polls);
+}
+
+// ---- adaptive mode ---------------------------------------------------------------------------
+
+TEST(EventLoop, AdaptiveSpinsWithinTheQuietWindowThenSleeps) {
+    EventLoop loop(platform, IdleMode::adaptive);
+    loop.set_quiet_window(1000);
+    source.log = &platform.calls;
+    loop.add_source(source);
+    CHECK(source.polling);  // a spell starts with the mode
+    platform.calls.clear();
+    source.work = 1;
+    loop.run_once();  // work at t=0
+    platform.now = 999;
+    loop.run_once();  // quiet, but within the window: spin
+    CHECK(platform.calls.empty());
+    platform.now = 1000;
+    loop.run_once();  // the window passed: not polling any more, one last look, sleep
+    CHECK((std::vector<std::string>{"not polling", "prepare", "disarm", "wait"}) == platform.calls);
+    CHECK_FALSE(source.polling);
+}
+
+TEST(EventLoop, AdaptiveStartsANewSpellWhenWorkArrivesAfterASleep) {
+    EventLoop loop(platform, IdleMode::adaptive);
+    loop.set_quiet_window(10);
+    loop.add_source(source);
+    platform.now = 100;
+    loop.run_once();  // asleep
+    CHECK_FALSE(source.polling);
+    source.work = 1;
+    loop.run_once();
+    CHECK(source.polling);
+    LONGS_EQUAL(1, (long)loop.stats().spells);
+    platform.now = 105;
+    loop.run_once();
+    LONGS_EQUAL(1, (long)loop.stats().idle_waits);  // no sleep within the new window
+}
+
+TEST(EventLoop, AdaptiveDoesNotSleepWhenTheLastLookFindsWork) {
+    EventLoop loop(platform, IdleMode::adaptive);
+    loop.set_quiet_window(0);
+    loop.add_source(source);
+    struct Racing final : EventSource {
+        bool armed = false;
+        bool poll() override { return false; }
+        bool ready() const override { return false; }
+        // A request raced with re-enabling notifications: found on the last look.
+        bool prepare_to_block() override { return armed; }
+        void set_polling(bool on) override { armed = !on; }
+    } racing;
+    loop.add_source(racing);
+    loop.run_once();
+    LONGS_EQUAL(0, (long)loop.stats().idle_waits);
+}
+
+TEST(EventLoop, ModesTellTheSourcesWhetherTheyArePolled) {
+    EventLoop loop(platform, IdleMode::block);
+    loop.add_source(source);
+    CHECK_FALSE(source.polling);
+    loop.set_mode(IdleMode::poll);
+    CHECK(source.polling);
+    loop.set_mode(IdleMode::block);
+    CHECK_FALSE(source.polling);
 }
