@@ -1,6 +1,9 @@
 #include "boot/domd.h"
 
+#include <cstdio>
+
 #include "arch/arm64/shutdown.h"
+#include "kernel/coroutine_pool.h"
 #include "kernel/log.h"
 #include "xen/abi.h"
 
@@ -159,6 +162,49 @@ Task<Status> Domd::read_mode() {
     co_return ok_status();
 }
 
+void Domd::on_stats_request(std::string_view, std::string_view) {
+    if (!first_stats_event_seen_) {
+        first_stats_event_seen_ = true;  // the watch's own first event, not a request
+        return;
+    }
+    publish_stats();
+}
+
+void Domd::publish_stats() {
+    if (backend_) backend_->publish_stats();
+    char line[512];
+    int used = snprintf(line, sizeof line, "mode=%s iterations=%llu idle_waits=%llu spells=%llu hypercalls=%llu",
+                        mode_name(loop_.mode()), static_cast<unsigned long long>(loop_.stats().iterations),
+                        static_cast<unsigned long long>(loop_.stats().idle_waits),
+                        static_cast<unsigned long long>(loop_.stats().spells),
+                        static_cast<unsigned long long>(hypercall_.total()));
+    for (int k = 0; k < xen::CountingHypercall::kinds && used > 0 && used < static_cast<int>(sizeof line); ++k) {
+        auto kind = static_cast<xen::CountingHypercall::Kind>(k);
+        used += snprintf(line + used, sizeof line - static_cast<size_t>(used), " %s=%llu",
+                         xen::CountingHypercall::kind_name(kind), static_cast<unsigned long long>(hypercall_.count(kind)));
+    }
+    if (used > 0 && used < static_cast<int>(sizeof line)) {
+        used += snprintf(line + used, sizeof line - static_cast<size_t>(used),
+                         " coroutines_peak_frame=%zu table_pages=%zu free_frames=%llu",
+                         coroutine_pool().stats().largest_request, arm64::kernel_table_pool.in_use(),
+                         static_cast<unsigned long long>(frames_.free_frames()));
+    }
+    size_t len = used < 0 ? 0 : (used < static_cast<int>(sizeof line) ? static_cast<size_t>(used) : sizeof line - 1);
+    xenstore_->store().write_detached("data/domd/stats", std::string_view(line, len));
+    LOG_INFO("stats domd: %.*s", static_cast<int>(len), line);
+}
+
+void Domd::log_footprint() {
+    auto bytes = [](const char* a, const char* b) { return static_cast<unsigned long long>(b - a); };
+    LOG_INFO("footprint: image file %llu KiB; in memory %llu KiB (text %llu, rodata %llu, data+bss %llu of which "
+             "page-table pool %zu, stacks %llu)",
+             bytes(arm64::__image_start, arm64::__file_end) >> 10, bytes(arm64::__image_start, arm64::__image_end) >> 10,
+             bytes(arm64::__text_start, arm64::__text_end) >> 10, bytes(arm64::__rodata_start, arm64::__rodata_end) >> 10,
+             bytes(arm64::__data_start, arm64::__bss_end) >> 10, sizeof(arm64::kernel_table_pool) >> 10,
+             (bytes(arm64::__main_stack_bottom, arm64::__main_stack_top) +
+              bytes(arm64::__exception_stack_bottom, arm64::__exception_stack_top)) >> 10);
+}
+
 void Domd::print_boot_facts() {
     uint64_t ram = 0;
     for (size_t i = 0; i < platform_.memory_count; ++i) ram += platform_.memory[i].size;
@@ -171,6 +217,7 @@ void Domd::print_boot_facts() {
              logging::level_name(options_.log_level), mode_name(options_.idle), options_.quiet_us, options_.disk_name,
              options_.queues, options_.xen_console, options_.test_hooks);
     memory_.log_memory_map();
+    log_footprint();
 }
 
 void Domd::print_xen_facts() {
@@ -241,6 +288,10 @@ Task<Status> Domd::bring_up() {
     if (Status s = store.watch("data/domd/mode", "domd-mode", xen::Xenstore::WatchCallback::to<&Domd::on_mode_node>(this));
         !s.ok())
         co_return fail_step("data/domd/mode watch", s.error());
+    if (Status s = store.watch("data/domd/stats-request", "domd-stats",
+                               xen::Xenstore::WatchCallback::to<&Domd::on_stats_request>(this));
+        !s.ok())
+        co_return fail_step("data/domd/stats-request watch", s.error());
     if (options_.test_hooks) {
         test_hooks_.emplace(TestHookServices{store, loop_, machine_, *events_, *grant_table_, *grant_mapper_, mapper_,
                                              hypercall_, frames_, static_cast<uint16_t>(domid_)});

@@ -21,6 +21,7 @@
 #include "kernel/mapper.h"
 #include "kernel/task.h"
 #include "xen/console_ring.h"
+#include "xen/counting_hypercall.h"
 #include "xen/event_channels.h"
 #include "xen/grant_table.h"
 #include "xen/guest_control.h"
@@ -47,6 +48,11 @@ private:
     Status start_disk();
     void apply_mode(IdleMode mode);
     static const char* mode_name(IdleMode mode);
+    // dom0 writes data/domd/stats-request: every device's counters into its backend directory,
+    // domd's own into data/domd/stats, and the same onto the console.
+    void on_stats_request(std::string_view path, std::string_view token);
+    void publish_stats();
+    void log_footprint();
     void on_mode_node(std::string_view path, std::string_view token);
     Task<Status> read_mode();
     void print_boot_facts();
@@ -60,7 +66,9 @@ private:
     [[noreturn]] void fail(const char* what, Err error);
     [[noreturn]] void stop(xen::ShutdownReason reason);
 
-    arm64::HvcHypercall hypercall_;
+    arm64::HvcHypercall hvc_;
+    // Every hypercall goes through this door, counted by kind (data/domd/stats).
+    xen::CountingHypercall hypercall_{hvc_};
     xen::Hypervisor hv_{hypercall_};
     xen::DebugConsole debug_console_{hv_};
     LogBuffer boot_log_;
@@ -94,6 +102,7 @@ private:
     std::optional<blk::RamDisk> ram_disk_;
     std::optional<xen::VirtioDiskBackend> backend_;
     Job mode_job_;
+    bool first_stats_event_seen_ = false;
     char mode_text_[16];
     Job bring_up_job_;
     Job log_level_job_;

@@ -592,6 +592,47 @@ bool VirtioDiskBackend::prepare_to_block() {
     return pending || ready();
 }
 
+size_t VirtioDiskBackend::format_stats(const DeviceInfo& d, std::span<char> out) const {
+    blk::BlkStats t = d.blk->totals();
+    using blk::RequestKind;
+    auto n = [&](RequestKind k) { return static_cast<unsigned long long>(t.requests[static_cast<int>(k)]); };
+    auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
+    uint64_t errors = t.err_malformed + t.err_range + t.err_read_only + t.err_media + t.err_unmappable + t.err_bad_chain;
+    const IoreqServer::Stats& io = d.server->stats();
+    const GuestRam::Stats& ram = d.ram->stats();
+    int used = snprintf(out.data(), out.size(),
+                        "ioreq_r=%llu ioreq_w=%llu ioreq_inv=%llu ioreq_other=%llu ioreq_bad=%llu irq=%llu "
+                        "map_hit=%llu map_miss=%llu in=%llu out=%llu flush=%llu get_id=%llu discard=%llu wz=%llu "
+                        "unsupp=%llu err=%llu multiseg=%llu kib_r=%llu kib_w=%llu",
+                        u(io.mmio_reads), u(io.mmio_writes), u(io.invalidates), u(io.other_types),
+                        u(io.bad_accesses), u(d.transport->stats().interrupts), u(ram.hits), u(ram.misses),
+                        n(RequestKind::in), n(RequestKind::out), n(RequestKind::flush), n(RequestKind::get_id),
+                        n(RequestKind::discard), n(RequestKind::write_zeroes), n(RequestKind::unsupported), u(errors),
+                        u(t.multi_segment), u(t.bytes_read >> 10), u(t.bytes_written >> 10));
+    for (uint16_t q = 0; q < d.transport->queue_count() && used > 0 && static_cast<size_t>(used) < out.size(); ++q) {
+        const virtio::QueueStats& qs = d.transport->queue(q).stats();
+        used += snprintf(out.data() + used, out.size() - static_cast<size_t>(used), " q%u=%llu/%llu/%llu/%llu", q,
+                         u(qs.kicks), u(qs.used), u(qs.interrupts_wanted), u(qs.interrupts_suppressed));
+    }
+    if (used < 0) return 0;
+    return static_cast<size_t>(used) < out.size() ? static_cast<size_t>(used) : out.size() - 1;
+}
+
+void VirtioDiskBackend::publish_stats() {
+    for (const Disk& disk : disks_slots_) {
+        if (disk.phase != Disk::Phase::serving || !disk.transport) continue;
+        DeviceInfo info{disk.frontend, disk.devid, disk.base, disk.irq, disk.writable, &*disk.transport, &*disk.blk,
+                        &*disk.guest->server, &*disk.guest->ram};
+        char line[512];
+        size_t len = format_stats(info, line);
+        char path[128];
+        int n = snprintf(path, sizeof path, "%.*s/stats", static_cast<int>(disk.path_len), disk.path);
+        if (n > 0 && n < static_cast<int>(sizeof path))
+            s_.store.write_detached(std::string_view(path, static_cast<size_t>(n)), std::string_view(line, len));
+        LOG_INFO("stats domain %u device %u: %.*s", disk.frontend, disk.devid, static_cast<int>(len), line);
+    }
+}
+
 size_t VirtioDiskBackend::live_devices() const {
     size_t n = 0;
     for (const Disk& d : disks_slots_) n += d.phase == Disk::Phase::serving;

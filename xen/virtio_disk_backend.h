@@ -99,10 +99,6 @@ public:
     bool ready() const override;
     bool prepare_to_block() override;
 
-    size_t live_devices() const;
-    size_t live_guests() const;
-    const Stats& stats() const { return stats_; }
-
     // The devices being served, for counters and tests.
     struct DeviceInfo {
         domid_t frontend;
@@ -115,6 +111,18 @@ public:
         const IoreqServer* server;
         const GuestRam* ram;
     };
+    // Counters, on request: one compact line per device into <its backend directory>/stats (a
+    // single node each: xenstored limits the nodes a domain may own) and onto the console.
+    void publish_stats();
+    // The device's counters as that line: ioreqs by type (its guest's server), hypercalls the
+    // device caused, interrupts raised and notifications suppressed, guest-memory mapping hits
+    // and misses, requests by type and errors, and per queue kicks/used/interrupts.
+    size_t format_stats(const DeviceInfo& device, std::span<char> out) const;
+
+    size_t live_devices() const;
+    size_t live_guests() const;
+    const Stats& stats() const { return stats_; }
+
     template <typename F>
     void for_each_device(F&& visit) const;
 

@@ -326,3 +326,20 @@ TEST(VirtioDiskBackend, WithoutIoreqSupportTheReasonSaysSo) {
     CHECK(w->run_until([&] { return w->node("state") == "<absent>"; }));
     CHECK(w->node("error").find("IOREQ") != std::string::npos);
 }
+
+TEST(VirtioDiskBackend, CountersArePublishedAsOneNodePerDevice) {
+    serve();
+    test::FakeVirtioDriver driver(w->shim, w->guest_view);
+    CHECK(driver.probe(virtio::features::version_1 | blk::blk_features::flush));
+    uint64_t data = 0;
+    LONGS_EQUAL(blk::blk_status::ok, transfer(*w, driver, false, 0, 4096, data));
+    LONGS_EQUAL(blk::blk_status::ok, transfer(*w, driver, true, 0, 4096, data));
+    w->backend->publish_stats();
+    w->settle();
+    std::string stats = w->node("stats");
+    CHECK(stats.find("in=1 out=1 flush=0") != std::string::npos);
+    CHECK(stats.find("err=0") != std::string::npos);
+    CHECK(stats.find("map_miss=1") != std::string::npos);  // RAM mapped once
+    CHECK(stats.find(" q0=2/2/") != std::string::npos);    // two kicks, two used entries
+    CHECK(stats.find("ioreq_w=") != std::string::npos && stats.find("ioreq_r=0") == std::string::npos);
+}
