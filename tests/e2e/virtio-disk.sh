@@ -3,8 +3,10 @@
 # Issue 10's "Done when": domd serves a virtio disk to a stock Debian guest. domd starts with
 # its ramdisk= (the test image: known size and sha256) and a Linux guest with
 #   disk = [ 'backend=domd, backendtype=standalone, specification=virtio, vdev=xvda, target=...' ]
-# runs tests/e2e/guest/disk.sh on /dev/vda: size, whole-disk checksum, O_DIRECT write-then-read,
-# flush, mke2fs/mount/write/sync/umount/mount/verify. Three guest starts prove the rest:
+# runs tests/e2e/guest/disk.sh on /dev/vda: size; the driver negotiated a flush (write_cache
+# "write back": VIRTIO_BLK_F_FLUSH) and multi-segment requests (max_segments > 1: SEG_MAX);
+# whole-disk checksum; O_DIRECT write-then-read; flush; mke2fs/mount/write/sync/umount/mount/
+# verify. Three guest starts prove the rest:
 #   1. guest A, domd's loop in event mode: the fresh-disk test
 #   2. `xl reboot` of A, loop in poll mode: the file A wrote is still there, the test passes
 #      again, then A does O_DIRECT IO without end and dom0 destroys it in the middle; A leaves

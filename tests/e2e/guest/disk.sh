@@ -11,6 +11,7 @@
 #   again   the ext2 file system an earlier run left: its file still verifies (the data outlived
 #           the reboot), then the write tests
 #   used    anything else (e.g. after a guest was destroyed during IO): the write tests only
+# First: the size, and that the driver negotiated a flush and multi-segment requests.
 # Write tests: O_DIRECT write then read of a 4 KiB and a 1 MiB pattern; a flush (fsync of the
 # block device: Linux sends a FLUSH); mke2fs, mount, write a file, sync, umount, mount again
 # and verify. Prints "GUEST: disk ..." lines; the last is "GUEST: disk-test passed phase=P".
@@ -29,6 +30,15 @@ say "ready $dev uptime=$(up)"
 size=$(blockdev --getsize64 "$dev") || die "blockdev --getsize64 $dev"
 say "size $size bytes"
 [ -z "${guest_size:-}" ] || [ "$size" = "$guest_size" ] || die "$dev has $size bytes, expected $guest_size"
+# What the driver made of the device's offer. "write back" means it negotiated a flush
+# (virtio-blk: VIRTIO_BLK_F_FLUSH; blkfront: feature-flush-cache): only then does the fsync
+# below send a FLUSH; without it Linux completes the fsync without asking the device. More
+# than one segment per request needs the device's SEG_MAX (virtio) or indirect descriptors.
+q=/sys/block/${dev##*/}/queue
+cache=$(cat "$q/write_cache") segs=$(cat "$q/max_segments")
+say "queue: write_cache '$cache', max_segments $segs, max_hw_sectors_kb $(cat "$q/max_hw_sectors_kb")"
+[ "$cache" = "write back" ] || die "$dev has no volatile write cache: the device offered no flush"
+[ "$segs" -gt 1 ] || die "$dev takes one segment per request: the device offered no segment limit"
 
 phase=used
 if mount -t ext2 -o ro "$dev" /mnt 2>/dev/null; then
