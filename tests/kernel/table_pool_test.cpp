@@ -1,5 +1,8 @@
 #include "tests/test_support.h"
 
+#include <sys/wait.h>
+#include <unistd.h>
+
 #include "kernel/table_pool.h"
 
 using namespace domd;
@@ -62,4 +65,33 @@ TEST(TablePool, EveryPageCanBeRetiredAndComesBack) {
     pool->release_retired();
     LONGS_EQUAL(0, (long)pool->in_use());
     LONGS_EQUAL(3, (long)pool->available());
+}
+
+namespace {
+
+// Runs `f` in a child process; true if the child was killed by a signal (a trap), false if it
+// returned.
+template <typename F>
+bool traps(F&& f) {
+    pid_t child = fork();
+    if (child == 0) {
+        f();
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    return WIFSIGNALED(status);
+}
+
+}  // namespace
+
+// Only addresses the pool handed out may come back to it: the last page is one, the page past
+// the pool and the page below it are our own bug, and stop domd at once.
+TEST(TablePool, AnAddressOutsideThePoolTraps) {
+    PhysAddr last{0x40100000 + 2 * page_size};
+    CHECK_FALSE(traps([&] { (void)pool->entries(last); }));
+    CHECK(traps([&] { (void)pool->entries(PhysAddr{0x40100000 + 3 * page_size}); }));
+    CHECK(traps([&] { (void)pool->entries(PhysAddr{0x40100000 + 4 * page_size}); }));
+    CHECK(traps([&] { (void)pool->entries(PhysAddr{0x40100000 - page_size}); }));
+    CHECK(traps([&] { pool->free(PhysAddr{0x40100000}); }));  // never handed out: a double free
 }
