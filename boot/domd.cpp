@@ -1,6 +1,7 @@
 #include "boot/domd.h"
 
 #include <cstdio>
+#include <cstring>
 
 #include "arch/arm64/shutdown.h"
 #include "kernel/coroutine_pool.h"
@@ -105,19 +106,41 @@ Status Domd::start_disk() {
     VirtAddr va = reserved + in_block;
     TRY(mapper_.map_at(va, first_page, mapped, MapAttrs::read_write()));
     auto* bytes = (va + (start.value - first_page.value)).as<uint8_t>();
-    ram_disk_.emplace(std::span<uint8_t>(bytes, size), options_.disk_read_only);
     // A fingerprint of the content (FNV-1a over 64-bit words): the same image, the same value.
     uint64_t hash = 0xcbf29ce484222325;
     size_t words = size / 8;
     const auto* w = reinterpret_cast<const uint64_t*>(bytes);
     for (size_t i = 0; i < words; ++i) hash = (hash ^ w[i]) * 0x100000001b3;
     for (size_t i = words * 8; i < size; ++i) hash = (hash ^ bytes[i]) * 0x100000001b3;
-    TRY(disks_.add(options_.disk_name, *ram_disk_));
-    LOG_INFO("disk '%s': %llu bytes (%llu sectors) from the ramdisk module at %#llx, %s, volatile; content fnv64 %016llx",
-             options_.disk_name, static_cast<unsigned long long>(size),
-             static_cast<unsigned long long>(ram_disk_->capacity_sectors()),
-             static_cast<unsigned long long>(start.value), options_.disk_read_only ? "read-only" : "read-write",
+    LOG_INFO("ramdisk module: %llu bytes at %#llx, volatile (guests' writes live in RAM); content fnv64 %016llx",
+             static_cast<unsigned long long>(size), static_cast<unsigned long long>(start.value),
              static_cast<unsigned long long>(hash));
+
+    blk::DiskSpec specs[max_ram_disks];
+    size_t count = 0;
+    if (options_.disks.empty()) {
+        blk::DiskSpec& whole = specs[count++];
+        whole.name_len = strlen(options_.disk_name);
+        memcpy(whole.name, options_.disk_name, whole.name_len + 1);
+        whole.size = size / blk::sector_size * blk::sector_size;
+        whole.read_only = options_.disk_read_only;
+    } else {
+        auto parsed = blk::parse_disk_layout(options_.disks, size, specs);
+        if (!parsed.ok()) {
+            LOG_ERROR("disks=%.*s does not describe this %llu-byte module: %s", static_cast<int>(options_.disks.size()),
+                      options_.disks.data(), static_cast<unsigned long long>(size), err_name(parsed.error()));
+            return parsed.error();
+        }
+        count = parsed.value();
+    }
+    for (size_t i = 0; i < count; ++i) {
+        const blk::DiskSpec& d = specs[i];
+        ram_disks_[i].emplace(std::span<uint8_t>(bytes + d.offset, d.size), d.read_only);
+        TRY(disks_.add(d.name_view(), *ram_disks_[i]));
+        LOG_INFO("disk '%s': %llu sectors at +%#llx of the module, %s", d.name,
+                 static_cast<unsigned long long>(d.size / blk::sector_size), static_cast<unsigned long long>(d.offset),
+                 d.read_only ? "read-only" : "read-write");
+    }
     return ok_status();
 }
 

@@ -2,6 +2,7 @@
 // the event loop that runs everything. One instance, in static storage (boot/main.cpp).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <optional>
 
@@ -13,6 +14,7 @@
 #include "boot/test_hooks.h"
 #include "boot/xenstore_service.h"
 #include "blk/disk_catalog.h"
+#include "blk/disk_layout.h"
 #include "blk/ram_disk.h"
 #include "kernel/devicetree.h"
 #include "kernel/event_loop.h"
@@ -99,7 +101,8 @@ private:
     std::optional<xen::GuestControl> control_;
     std::optional<TestHooks> test_hooks_;
     blk::DiskCatalog disks_;
-    std::optional<blk::RamDisk> ram_disk_;
+    static constexpr size_t max_ram_disks = 8;
+    std::array<std::optional<blk::RamDisk>, max_ram_disks> ram_disks_;
     std::optional<xen::VirtioDiskBackend> backend_;
     Job mode_job_;
     bool first_stats_event_seen_ = false;

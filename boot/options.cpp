@@ -31,13 +31,16 @@ Options parse_options(std::string_view command_line) {
             auto b = parse_bool(value.empty() ? "1" : value);
             ok = b.ok();
             if (ok) o.disk_read_only = b.value();
+        } else if (key == "disks") {
+            ok = !value.empty();
+            if (ok) o.disks = value;  // checked when the module's size is known
         } else if (key == "quiet_us") {
             auto n = parse_unsigned(value);
             ok = n.ok() && n.value() <= 10'000'000;
             if (ok) o.quiet_us = static_cast<uint32_t>(n.value());
         } else if (key == "queues") {
             auto n = parse_unsigned(value);
-            ok = n.ok() && n.value() >= 1 && n.value() <= limits::max_queues_per_disk;
+            ok = n.ok() && n.value() <= limits::max_queues_per_disk;
             if (ok) o.queues = static_cast<uint16_t>(n.value());
         } else if (key == "xen_console") {
             auto b = parse_bool(value);

@@ -17,7 +17,10 @@ struct Options {
     // The name guests give in their disk line's target= for the disk in domd's ramdisk.
     char disk_name[33] = "disk0";
     bool disk_read_only = false;
-    uint16_t queues = 1;
+    // The ramdisk module split into named disks (blk/disk_layout.h); empty: one disk, disk_name.
+    std::string_view disks;
+    // Queues per device (VIRTIO_BLK_F_MQ above one); 0: one per guest vCPU.
+    uint16_t queues = 0;
     // Adaptive idle mode: microseconds without work before the loop sleeps.
     uint32_t quiet_us = 500;
 };

@@ -384,7 +384,10 @@ Task<Status> VirtioDiskBackend::set_up(Disk& disk) {
     disk.memory.emplace(*g.ram, s_.grants, disk.frontend);
     disk.irq_line.emplace(*this, g, disk.irq);
     blk::VirtioBlkOptions blk_options;
-    blk_options.queues = options_.queues;
+    // One queue per guest vCPU unless the options say how many (virtio-mmio has one interrupt
+    // per device: queues buy per-vCPU submission and poll queues, not interrupts).
+    uint32_t queues = options_.queues ? options_.queues : g.server->vcpus();
+    blk_options.queues = static_cast<uint16_t>(queues < virtio::limits::max_queues ? queues : virtio::limits::max_queues);
     blk_options.queue_size = options_.queue_size;
     blk_options.id = disk.id;
     disk.blk.emplace(disk.view, *disk.memory, blk_options);

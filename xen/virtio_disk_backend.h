@@ -50,7 +50,7 @@ namespace domd::xen {
 
 // What every device gets: its queues (VIRTIO_BLK_F_MQ above one) and their size.
 struct VirtioDiskOptions {
-    uint16_t queues = 1;
+    uint16_t queues = 0;  // 0: one per guest vCPU
     uint16_t queue_size = 256;
 };
 
