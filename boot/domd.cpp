@@ -353,7 +353,12 @@ void Domd::run() {
 
     loop_.run();
 
-    // Best effort: the toolstack learns we are going; nobody waits for the answer.
+    // Servers go first: Xen would keep them until their guests die, and no later domd could
+    // take those guests over. Then the toolstack learns we are going (best effort).
+    if (backend_) {
+        size_t ended = backend_->stop();
+        if (ended) LOG_INFO("stopped serving %zu device(s): their guests lose the disk until they reboot", ended);
+    }
     xenstore_->store().write_detached("data/domd/status", "stopping");
     (void)xenstore_->poll();
     LOG_INFO("stopping: loop ran %llu iterations, blocked %llu times; %llu events dispatched",

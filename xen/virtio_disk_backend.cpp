@@ -484,6 +484,37 @@ Task<Status> VirtioDiskBackend::close(Disk& disk) {
     co_return closed;
 }
 
+size_t VirtioDiskBackend::stop() {
+    size_t ended = 0;
+    scan_job_.reset();
+    for (Disk& d : disks_slots_) {
+        d.job.reset();
+        if (d.phase != Disk::Phase::serving && d.phase != Disk::Phase::setting_up) continue;
+        if (d.phase == Disk::Phase::serving) {
+            log_counters(d);
+            char path[128];
+            int n = snprintf(path, sizeof path, "%.*s/state", static_cast<int>(d.path_len), d.path);
+            if (n > 0 && n < static_cast<int>(sizeof path))
+                s_.store.write_detached(std::string_view(path, static_cast<size_t>(n)), "6");
+            ++ended;
+        }
+        detach(d);
+        d.phase = Disk::Phase::free;
+    }
+    for (Guest& g : guests_) {
+        if (!g.used) continue;
+        if (!g.closing) {
+            (void)g.server->destroy();
+            g.ram->invalidate();
+            g.closing = true;
+        }
+        while (g.ram->drain(GuestRam::chunk_pages)) {
+        }
+        finish_guest(g);
+    }
+    return ended;
+}
+
 // ---- guests ------------------------------------------------------------------------------------
 
 Result<VirtioDiskBackend::Guest*> VirtioDiskBackend::attach_guest(domid_t dom) {

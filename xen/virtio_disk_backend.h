@@ -89,6 +89,12 @@ public:
     // Watches both backend directories (xenstored fires each watch once at once: the first
     // scan finds the devices already there).
     Status start();
+    // A clean stop of domd: every device's counters logged, every IOREQ server destroyed (Xen
+    // keeps a server until its guest dies otherwise, and no later domd could take the guest
+    // over), every mapping of guest RAM given back, each device's state set to Closed (written
+    // without waiting: the caller flushes the xenstore ring). Returns how many devices it ended.
+    size_t stop();
+
     // Polled (the loop spins): ioreq ports masked, guest notifications suppressed. Otherwise
     // every guest access and kick wakes the loop.
     void set_polling(bool polling) override;

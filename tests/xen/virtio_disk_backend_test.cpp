@@ -343,3 +343,19 @@ TEST(VirtioDiskBackend, CountersArePublishedAsOneNodePerDevice) {
     CHECK(stats.find(" q0=2/2/") != std::string::npos);    // two kicks, two used entries
     CHECK(stats.find("ioreq_w=") != std::string::npos && stats.find("ioreq_r=0") == std::string::npos);
 }
+
+TEST(VirtioDiskBackend, ACleanStopDestroysServersAndGivesEverythingBack) {
+    uint64_t free_before = w->frames.free_frames();
+    serve();
+    test::FakeVirtioDriver driver(w->shim, w->guest_view);
+    CHECK(driver.probe(virtio::features::version_1));
+    uint64_t data = 0;
+    LONGS_EQUAL(blk::blk_status::ok, transfer(*w, driver, false, 0, 4096, data));
+    LONGS_EQUAL(1, (long)w->backend->stop());
+    CHECK(w->dm.servers.empty());
+    LONGS_EQUAL(0, (long)w->backend->live_guests());
+    LONGS_EQUAL(0, (long)w->mapper.live_reservations());
+    UNSIGNED_LONGLONGS_EQUAL(free_before, w->frames.free_frames());
+    w->settle();
+    CHECK(w->state_is("6"));
+}
