@@ -9,6 +9,7 @@
 #include "kernel/address_space.h"
 #include "kernel/limits.h"
 #include "kernel/page_table.h"
+#include "tests/fakes/dies.h"
 
 using namespace domd;
 
@@ -627,6 +628,27 @@ TEST(AddressSpace, AFailedUnmapOfAMappingIsCounted) {
     CHECK_EQUAL(Err::invalid, other.unmap().error());
     CHECK_FALSE(other.valid());
     UNSIGNED_LONGLONGS_EQUAL(2, space->failed_unmaps());
+}
+
+// The layout is ours, not a peer's: a window without a block area, or not 2 MiB aligned, is a
+// bug that stops domd.
+TEST(AddressSpace, ABadLayoutIsRefusedAtConstruction) {
+    const uint64_t gib = uint64_t{1} << 30;
+    VirtAddr base{0xffff008000000000};
+    CHECK_FALSE(test::dies([&] { AddressSpace<Table> ok(*table, base, gib, gib - block_bytes); }));
+    CHECK(test::dies([&] { AddressSpace<Table> no_block_area(*table, base, gib, gib); }));
+    CHECK(test::dies([&] { AddressSpace<Table> bigger(*table, base, gib, gib + block_bytes); }));
+    CHECK(test::dies([&] { AddressSpace<Table> odd(*table, base + page_size, gib, block_bytes); }));
+    CHECK(test::dies([&] { AddressSpace<Table> odd(*table, base, gib + page_size, block_bytes); }));
+    CHECK(test::dies([&] { AddressSpace<Table> odd(*table, base, gib, block_bytes + page_size); }));
+}
+
+// A mapping as big as the window cannot fit (page 0 stays free); one byte more is no size at all.
+TEST(AddressSpace, TheWindowSizeIsTheEdge) {
+    const uint64_t window = uint64_t{1} << 30;
+    CHECK_EQUAL(Err::no_space, space->map(PhysAddr{0x80000000}, window, MapAttrs::read_only()).error());
+    CHECK_EQUAL(Err::invalid, space->map(PhysAddr{0x80000000}, window + 1, MapAttrs::read_only()).error());
+    CHECK_EQUAL(Err::invalid, space->unmap(VirtAddr{0xffff000000200000}, window + 1).error());
 }
 
 TEST(AddressSpace, RefusesSizesNoWindowCouldHold) {

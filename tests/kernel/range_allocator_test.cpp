@@ -210,6 +210,17 @@ TEST(FrameAllocator, TakesWholeFramesOfExtendedRegions) {
     CHECK_EQUAL(Err::range, frames->add_region({PhysAddr{~uint64_t{0} - 0xfff}, 0x2000}).error());
 }
 
+// A region must hold one whole frame: empty, or less than a frame, is refused; a region that
+// ends at the very top of the address space is not a wrap-around.
+TEST(FrameAllocator, RegionSizesAtTheirEdges) {
+    CHECK_EQUAL(Err::invalid, frames->add_region({PhysAddr{0x50000000}, 0}).error());
+    CHECK_EQUAL(Err::invalid, frames->add_region({PhysAddr{0x50000000}, page_size - 1}).error());
+    CHECK(frames->add_region({PhysAddr{0x50000000}, page_size}).ok());
+    UNSIGNED_LONGLONGS_EQUAL(1, frames->free_frames());
+    CHECK(frames->add_region({PhysAddr{~uint64_t{0} - 2 * page_size + 1}, 2 * page_size - 1}).ok());
+    UNSIGNED_LONGLONGS_EQUAL(2, frames->free_frames());  // one whole frame below the top
+}
+
 // The review's case: 200 single frames mapped, every other one freed, then the rest. With a
 // 64-extent free list 37 frames were lost; here every free succeeds and all 200 come back.
 TEST(FrameAllocator, TwoHundredSingleFramesFreedEveryOtherOneAllComeBack) {

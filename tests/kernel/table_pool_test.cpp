@@ -1,9 +1,7 @@
 #include "tests/test_support.h"
 
-#include <sys/wait.h>
-#include <unistd.h>
-
 #include "kernel/table_pool.h"
+#include "tests/fakes/dies.h"
 
 using namespace domd;
 
@@ -67,31 +65,13 @@ TEST(TablePool, EveryPageCanBeRetiredAndComesBack) {
     LONGS_EQUAL(3, (long)pool->available());
 }
 
-namespace {
-
-// Runs `f` in a child process; true if the child was killed by a signal (a trap), false if it
-// returned.
-template <typename F>
-bool traps(F&& f) {
-    pid_t child = fork();
-    if (child == 0) {
-        f();
-        _exit(0);
-    }
-    int status = 0;
-    waitpid(child, &status, 0);
-    return WIFSIGNALED(status);
-}
-
-}  // namespace
-
 // Only addresses the pool handed out may come back to it: the last page is one, the page past
 // the pool and the page below it are our own bug, and stop domd at once.
 TEST(TablePool, AnAddressOutsideThePoolTraps) {
     PhysAddr last{0x40100000 + 2 * page_size};
-    CHECK_FALSE(traps([&] { (void)pool->entries(last); }));
-    CHECK(traps([&] { (void)pool->entries(PhysAddr{0x40100000 + 3 * page_size}); }));
-    CHECK(traps([&] { (void)pool->entries(PhysAddr{0x40100000 + 4 * page_size}); }));
-    CHECK(traps([&] { (void)pool->entries(PhysAddr{0x40100000 - page_size}); }));
-    CHECK(traps([&] { pool->free(PhysAddr{0x40100000}); }));  // never handed out: a double free
+    CHECK_FALSE(test::dies([&] { (void)pool->entries(last); }));
+    CHECK(test::dies([&] { (void)pool->entries(PhysAddr{0x40100000 + 3 * page_size}); }));
+    CHECK(test::dies([&] { (void)pool->entries(PhysAddr{0x40100000 + 4 * page_size}); }));
+    CHECK(test::dies([&] { (void)pool->entries(PhysAddr{0x40100000 - page_size}); }));
+    CHECK(test::dies([&] { pool->free(PhysAddr{0x40100000}); }));  // never handed out: a double free
 }
