@@ -651,6 +651,14 @@ TEST(AddressSpace, TheWindowSizeIsTheEdge) {
     CHECK_EQUAL(Err::invalid, space->unmap(VirtAddr{0xffff000000200000}, window + 1).error());
 }
 
+// A size so big that offset + size wraps around to one page must not pass for that page.
+TEST(AddressSpace, AnUnmapSizeThatWrapsIsRefused) {
+    auto va = space->map(PhysAddr{0x40000002}, 1, MapAttrs::read_only());  // page offset 2
+    CHECK_EQUAL(Err::invalid, space->unmap(va.value(), ~uint64_t{0}).error());  // 2 + (2^64 - 1) wraps to 1
+    CHECK(space->to_phys(va.value()).ok());
+    CHECK(space->unmap(va.value(), 1).ok());
+}
+
 TEST(AddressSpace, RefusesSizesNoWindowCouldHold) {
     CHECK_EQUAL(Err::invalid, space->map(PhysAddr{0x40000000}, 0, MapAttrs::read_only()).error());
     CHECK_EQUAL(Err::invalid, space->map(PhysAddr{0x40000000}, (uint64_t{1} << 30) + 1, MapAttrs::read_only()).error());
