@@ -1,7 +1,7 @@
 // A descriptor chain as a device sees it once a virtqueue has walked and checked it: the
 // guest buffers in order (device-readable ones first), and what to hand back when it is used.
-// The ring format (split now, packed later) is gone at this level: a device type works on
-// Chains and UsedTokens only.
+// The ring format (split, section 2.7, or packed, section 2.8) is gone at this level: a device
+// type works on Chains and UsedTokens only.
 #pragma once
 
 #include <cstdint>
@@ -13,7 +13,8 @@
 namespace domd::virtio {
 
 // What the device returns in the used ring: the chain's id (split: the head descriptor's
-// index), and how many descriptor slots the chain took (a packed ring needs it to advance).
+// index; packed: the Buffer ID), and how many descriptor slots the chain took in the ring (a
+// packed ring skips that many when it writes the used descriptor, section 2.8.6).
 struct UsedToken {
     uint16_t id = 0;
     uint16_t slots = 0;
@@ -28,25 +29,39 @@ enum class ChainFault : uint8_t {
     readable_after_writable,  // section 2.7.4.2: device-writable buffers come last
     too_many_ranges,          // more buffers than one map_request() takes
     too_many_bytes,           // readable or writable total does not fit 32 bits
+    grant_not_negotiated,     // a grant address (bit 63) on a legacy device: no ACCESS_PLATFORM
 };
-constexpr int chain_fault_kinds = 6;
+constexpr int chain_fault_kinds = 7;
 
 // A ring that cannot be trusted any more: no chain to answer, the device must be reset.
 enum class RingFault : uint8_t {
     none,
-    avail_index_jump,        // avail idx moved by more than the queue size
-    head_out_of_range,       // avail ring entry >= queue size
-    next_out_of_range,       // next >= queue size (direct) or table entries (indirect)
+    avail_index_jump,        // split: avail idx moved by more than the queue size
+    head_out_of_range,       // split: avail ring entry >= queue size
+    next_out_of_range,       // split: next >= queue size (direct) or table entries (indirect)
     descriptor_loop,         // more descriptors than the queue (or table) holds
     indirect_not_negotiated, // VIRTQ_DESC_F_INDIRECT without VIRTIO_F_INDIRECT_DESC
-    indirect_with_next,      // INDIRECT and NEXT together (section 2.7.5.3.1)
-    nested_indirect,         // INDIRECT inside an indirect table
+    indirect_with_next,      // INDIRECT with NEXT (2.7.5.3.1), or in a packed list (2.8.19)
+    nested_indirect,         // split: INDIRECT inside an indirect table
     indirect_bad_length,     // table length 0, not a multiple of 16, or over the bound
     indirect_unmappable,     // table outside guest memory
     ring_unmappable,         // the rings could not be (re)mapped
     unanswerable_chain,      // the device found no usable status byte to report an error in
+    flags_inconsistent,      // packed: AVAIL/USED flags no driver writes (2.8.1), or a list
+                             // whose later descriptors are not available in their lap (2.8.6)
+    avail_overrun,           // packed: more descriptors available than the ring has room for
+                             // beside those still in flight
+    id_out_of_range,         // packed: Buffer ID >= queue size
+    id_in_use,               // packed: Buffer ID of a buffer still in flight
 };
-constexpr int ring_fault_kinds = 12;
+constexpr int ring_fault_kinds = 16;
+
+// What popping a queue gave.
+enum class PopStatus : uint8_t {
+    empty,    // nothing new is available
+    chain,    // a chain to process (possibly with chain.fault set)
+    fatal,    // the ring is broken (ring_fault() says how); the device needs a reset
+};
 
 struct Chain {
     UsedToken token;

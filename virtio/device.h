@@ -20,10 +20,13 @@ class Device {
 public:
     // Section 5: the device ID the transport presents (2 for block).
     virtual uint32_t device_id() const = 0;
-    // Device-type feature bits offered (the transport adds VERSION_1 and the ring features).
+    // Device-type feature bits offered (the transport adds VERSION_1 and the ring features; a
+    // legacy transport offers bits 0..31 only).
     virtual uint64_t device_features() const = 0;
     // Called when the driver sets FEATURES_OK with `negotiated` (already checked to be a subset
-    // of what is offered, VERSION_1 included). False refuses them: FEATURES_OK stays clear.
+    // of what is offered, VERSION_1 included), or, on a legacy transport (no VERSION_1, no
+    // FEATURES_OK), when the driver first sets up a queue or writes DRIVER_OK. False refuses
+    // them: FEATURES_OK stays clear (legacy: the queue setup or DRIVER_OK is refused).
     virtual bool accept_features(uint64_t negotiated) = 0;
 
     // Queues the device has (section 5.x.2) and the largest size each takes.

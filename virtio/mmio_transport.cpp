@@ -11,13 +11,25 @@ constexpr bool valid_config_width(uint8_t size) { return size == 1 || size == 2 
 
 MmioTransport::MmioTransport(Device& device, GuestMemory& memory, Notifier& interrupt, const MmioOptions& options)
     : device_(device), interrupt_(interrupt), group_(memory), options_(options) {
-    offered_ = device.device_features() | features::version_1;
+    if (options_.version != mmio::version_legacy) options_.version = mmio::version_2;
+    if (legacy()) {
+        // Section 4.2.4: 32 feature bits (HostFeaturesSel 0 only), no VERSION_1 and so nothing
+        // that needs it (packed rings, ACCESS_PLATFORM). ANY_LAYOUT: a device type written
+        // for VERSION_1 already takes any descriptor layout (section 2.6.4).
+        offered_ = (device.device_features() & 0xffffffffull) | features::any_layout;
+    } else {
+        offered_ = device.device_features() | features::version_1;
+        if (options.access_platform) offered_ |= features::access_platform;
+        if (options.ring_packed) offered_ |= features::ring_packed;
+    }
     if (options.event_idx) offered_ |= features::ring_event_idx;
     if (options.indirect_desc) offered_ |= features::indirect_desc;
-    if (options.access_platform) offered_ |= features::access_platform;
     const uint16_t count = device.queue_count();
     queue_count_ = count < limits::max_queues ? count : limits::max_queues;
-    for (uint16_t i = 0; i < limits::max_queues; ++i) queues_[i].bind(group_, i);
+    for (uint16_t i = 0; i < limits::max_queues; ++i) {
+        queues_[i].bind(group_, i);
+        queue_align_[i] = mmio::default_queue_align;
+    }
 }
 
 // ---- register window ----
@@ -44,7 +56,7 @@ MmioAnswer MmioTransport::write(uint64_t offset, uint8_t size, uint64_t value) {
 uint32_t MmioTransport::read_register(uint32_t offset) {
     switch (offset) {
         case mmio::magic_value: return mmio::magic;
-        case mmio::version: return mmio::version_2;
+        case mmio::version: return version();
         case mmio::device_id: return device_.device_id();
         case mmio::vendor_id: return options_.vendor_id;
         case mmio::device_features:
@@ -55,12 +67,23 @@ uint32_t MmioTransport::read_register(uint32_t offset) {
             const uint16_t max = device_.queue_max_size(static_cast<uint16_t>(queue_sel_));
             return max < limits::max_queue_size ? max : limits::max_queue_size;
         }
+        case mmio::interrupt_status: return interrupt_status_;
+        case mmio::status: return status_;
+        default: break;
+    }
+    if (legacy()) {
+        // Section 4.2.4: QueuePFN reads the page number in use, 0 when the queue is not.
+        if (offset == mmio::queue_pfn) {
+            const Virtqueue* queue = selected_queue();
+            return queue != nullptr && queue->live() ? queue_pfn_[queue_sel_] : 0;
+        }
+        return 0;  // write-only, or not a legacy register
+    }
+    switch (offset) {
         case mmio::queue_ready: {
             const Virtqueue* queue = selected_queue();
             return queue != nullptr && queue->live() ? 1 : 0;
         }
-        case mmio::interrupt_status: return interrupt_status_;
-        case mmio::status: return status_;
         // No shared memory regions: length and base read as -1 (section 4.2.2).
         case mmio::shm_len_low:
         case mmio::shm_len_high:
@@ -79,19 +102,47 @@ MmioAnswer MmioTransport::write_register(uint32_t offset, uint32_t value) {
         ++stats_.ignored_writes;
         return MmioAnswer::ok();
     }
-    const bool features_fixed = (status_ & status::features_ok) != 0;
     switch (offset) {
-        case mmio::device_features_sel: device_features_sel_ = value; break;
-        case mmio::driver_features_sel: driver_features_sel_ = value; break;
+        case mmio::device_features_sel: device_features_sel_ = value; return MmioAnswer::ok();
+        case mmio::driver_features_sel: driver_features_sel_ = value; return MmioAnswer::ok();
         case mmio::driver_features:
-            // Features are fixed once FEATURES_OK is set (section 3.1.1).
-            if (features_fixed || driver_features_sel_ > 1) {
+            // Features are fixed once FEATURES_OK is set (section 3.1.1), or, on a legacy
+            // device, once they were used to set up a queue.
+            if (features_fixed_ || driver_features_sel_ > 1) {
                 ++stats_.ignored_writes;
-                break;
+                return MmioAnswer::ok();
             }
             set_half(driver_features_, driver_features_sel_ == 1, value);
-            break;
-        case mmio::queue_sel: queue_sel_ = value; break;
+            return MmioAnswer::ok();
+        case mmio::queue_sel: queue_sel_ = value; return MmioAnswer::ok();
+        case mmio::queue_notify: notify_queue(value); return MmioAnswer::ok();
+        case mmio::interrupt_ack:
+            // Clears only the bits written; bits that are not pending, or not defined, are harmless.
+            interrupt_status_ &= ~(value & (mmio::interrupt_used_buffer | mmio::interrupt_config_change));
+            return MmioAnswer::ok();
+        default: break;
+    }
+    if (legacy()) {
+        switch (offset) {
+            // Section 4.2.4: a power of two, for all queues. Checked when a queue is placed,
+            // so that a bad value written and then corrected does no harm.
+            case mmio::guest_page_size: guest_page_size_ = value; break;
+            case mmio::queue_num:
+            case mmio::queue_align:
+                // Like version 2 while QueueReady is set: a queue in use keeps its layout.
+                if (selected_queue() == nullptr || queues_[queue_sel_].live()) {
+                    ++stats_.ignored_writes;
+                    break;
+                }
+                if (offset == mmio::queue_num) setups_[queue_sel_].size = value;
+                else queue_align_[queue_sel_] = value;
+                break;
+            case mmio::queue_pfn: return write_queue_pfn(value);
+            default: ++stats_.ignored_writes; break;  // read-only, or not a legacy register
+        }
+        return MmioAnswer::ok();
+    }
+    switch (offset) {
         case mmio::queue_num:
         case mmio::queue_desc_low:
         case mmio::queue_desc_high:
@@ -117,11 +168,6 @@ MmioAnswer MmioTransport::write_register(uint32_t offset, uint32_t value) {
             break;
         }
         case mmio::queue_ready: return write_queue_ready(value);
-        case mmio::queue_notify: notify_queue(value); break;
-        case mmio::interrupt_ack:
-            // Clears only the bits written; bits that are not pending, or not defined, are harmless.
-            interrupt_status_ &= ~(value & (mmio::interrupt_used_buffer | mmio::interrupt_config_change));
-            break;
         case mmio::shm_sel: shm_sel_ = value; break;
         default: ++stats_.ignored_writes; break;  // read-only or unused (QueueReset: not offered)
     }
@@ -177,19 +223,26 @@ MmioAnswer MmioTransport::write_status(uint32_t value) {
     // cannot set it. Otherwise the driver only adds bits (section 2.1.2: "MUST NOT clear").
     const uint32_t current = status_ & ~status::device_needs_reset;
     uint32_t next = value & ~status::device_needs_reset;
+    // A legacy device has no FEATURES_OK (its drivers never set it, section 3.1.2).
+    if (legacy()) next &= ~status::features_ok;
     if ((current & ~next) != 0) {
         ++stats_.ignored_writes;
         return MmioAnswer::ok();
     }
-    if ((next & status::features_ok) && !(current & status::features_ok) && !features_acceptable()) {
-        ++stats_.features_refused;
-        next &= ~status::features_ok;  // the driver reads it back and gives up (section 3.1.1)
+    if (!legacy() && (next & status::features_ok) && !(current & status::features_ok)) {
+        if (features_acceptable()) {
+            features_fixed_ = true;
+        } else {
+            ++stats_.features_refused;
+            next &= ~status::features_ok;  // the driver reads it back and gives up (section 3.1.1)
+        }
     }
-    if ((next & status::driver_ok) && !(next & status::features_ok)) {
+    bool driver_ok_now = (next & status::driver_ok) && !(current & status::driver_ok);
+    if (driver_ok_now && !(legacy() ? settle_legacy_features() : (next & status::features_ok) != 0)) {
         ++stats_.ignored_writes;
         next &= ~status::driver_ok;
+        driver_ok_now = false;
     }
-    const bool driver_ok_now = (next & status::driver_ok) && !(current & status::driver_ok);
     status_ = next | (status_ & status::device_needs_reset);
     if (driver_ok_now) {
         // Buffers made available before DRIVER_OK were not processed (section 2.1.2): look now.
@@ -201,10 +254,25 @@ MmioAnswer MmioTransport::write_status(uint32_t value) {
 }
 
 bool MmioTransport::features_acceptable() {
-    // Section 2.2.1: a subset of what was offered; 6.1: a version 1 device needs VERSION_1.
+    // Section 2.2.1: a subset of what was offered (which for a legacy device holds no
+    // VERSION_1); 6.1: a non-legacy device needs VERSION_1.
     if ((driver_features_ & ~offered_) != 0) return false;
-    if (!(driver_features_ & features::version_1)) return false;
+    if (!legacy() && !(driver_features_ & features::version_1)) return false;
     return device_.accept_features(driver_features_);
+}
+
+// A legacy driver writes GuestFeatures and goes on to set up queues (whose layout depends on
+// EVENT_IDX) and DRIVER_OK without telling the device it is done: the first of those fixes them.
+// Features the device did not offer leave them unsettled: the queue setup or DRIVER_OK is
+// refused, and the driver may write better ones.
+bool MmioTransport::settle_legacy_features() {
+    if (features_fixed_) return true;
+    if (!features_acceptable()) {
+        ++stats_.features_refused;
+        return false;
+    }
+    features_fixed_ = true;
+    return true;
 }
 
 // Section 2.4 and 4.2.2.1: writing 0 resets the device. Requests in flight may still write into
@@ -236,9 +304,12 @@ void MmioTransport::finish_reset() {
     }
     group_.release_all();
     // Section 4.2.2.1: InterruptStatus and every QueueReady are cleared on reset.
+    for (uint32_t& align : queue_align_) align = mmio::default_queue_align;
+    for (uint32_t& pfn : queue_pfn_) pfn = 0;
     status_ = 0;
     interrupt_status_ = 0;
     driver_features_ = 0;
+    features_fixed_ = false;
     device_features_sel_ = driver_features_sel_ = queue_sel_ = shm_sel_ = 0;
     reset_pending_ = false;
 }
@@ -255,7 +326,7 @@ MmioAnswer MmioTransport::write_queue_ready(uint32_t value) {
         if (queue->live()) return MmioAnswer::ok();
         // Queues are set up after feature negotiation (section 3.1.1 step 7): the ring format
         // and event fields depend on the features.
-        if (!(status_ & status::features_ok) ||
+        if (!features_fixed_ ||
             !queue->start(setups_[queue_sel_], device_.queue_max_size(static_cast<uint16_t>(queue_sel_)),
                           driver_features_)
                  .ok()) {
@@ -266,16 +337,64 @@ MmioAnswer MmioTransport::write_queue_ready(uint32_t value) {
         return MmioAnswer::ok();
     }
     // Section 4.2.2.2: the driver writes 0 and reads it back; the device must not touch the
-    // queue once it reads 0, so the write waits for the queue's requests in flight.
-    if (!queue->live()) return MmioAnswer::ok();
-    queue->begin_drain();
-    if (queue->in_flight() != 0) {
+    // queue once it reads 0.
+    return release_queue(*queue);
+}
+
+// The write waits for the queue's requests in flight, which may still write into its buffers.
+MmioAnswer MmioTransport::release_queue(Virtqueue& queue) {
+    if (!queue.live()) return MmioAnswer::ok();
+    queue.begin_drain();
+    if (queue.in_flight() != 0) {
         ++stats_.queue_disable_retries;
         return MmioAnswer::later();
     }
-    queue->stop();
+    queue.stop();
     group_.release_all();  // the other queues map their rings again on next use
     return MmioAnswer::ok();
+}
+
+// Section 4.2.4, QueuePFN: the page number of the queue's first byte; 0 releases the queue.
+MmioAnswer MmioTransport::write_queue_pfn(uint32_t value) {
+    Virtqueue* queue = selected_queue();
+    if (queue == nullptr) {
+        ++stats_.ignored_writes;
+        return MmioAnswer::ok();
+    }
+    if (value == 0) {
+        const MmioAnswer answer = release_queue(*queue);
+        if (answer.kind == MmioAnswer::Kind::done) queue_pfn_[queue_sel_] = 0;
+        return answer;
+    }
+    if (queue->live()) {  // moving a queue in use: the driver must release it first
+        ++stats_.ignored_writes;
+        return MmioAnswer::ok();
+    }
+    QueueSetup setup;
+    if (!settle_legacy_features() || !legacy_setup(value, setup) ||
+        !queue->start(setup, device_.queue_max_size(static_cast<uint16_t>(queue_sel_)), driver_features_).ok()) {
+        ++stats_.queue_setups_refused;  // QueuePFN reads 0: the driver can tell
+        return MmioAnswer::ok();
+    }
+    queue_pfn_[queue_sel_] = value;
+    if (polling_) queue->disable_notifications();
+    return MmioAnswer::ok();
+}
+
+// The legacy split layout (section 2.7.2) of the selected queue at page `pfn`. False for values
+// no driver can mean: a page size or alignment that is not a power of two, a size the queue
+// cannot take (start() would refuse it; checked first to keep the arithmetic small).
+bool MmioTransport::legacy_setup(uint32_t pfn, QueueSetup& setup) const {
+    const uint64_t page = guest_page_size_;
+    const uint64_t align = queue_align_[queue_sel_];
+    const uint32_t size = setups_[queue_sel_].size;
+    if (page == 0 || (page & (page - 1)) != 0 || align == 0 || (align & (align - 1)) != 0) return false;
+    if (size == 0 || size > limits::max_queue_size) return false;
+    // A 32-bit PFN times a page size of at most 2^31 is below 2^63, and the rings end less than
+    // 2^32 bytes further: nothing here overflows 64 bits.
+    const uint64_t base = uint64_t{pfn} * page;
+    setup = {size, base, base + split::legacy::avail_offset(size), base + split::legacy::used_offset(size, align)};
+    return true;
 }
 
 void MmioTransport::notify_queue(uint32_t index) {

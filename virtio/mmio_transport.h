@@ -1,6 +1,15 @@
-// The virtio-mmio transport, version 2 (virtio 1.2 section 4.2.2): the register window a guest
-// driver programs, feature negotiation, device status, queue setup, interrupts, and the
-// loop-facing service() that moves requests between the virtqueues and the device type.
+// The virtio-mmio transport (virtio 1.2 section 4.2): the register window a guest driver
+// programs, feature negotiation, device status, queue setup, interrupts, and the loop-facing
+// service() that moves requests between the virtqueues and the device type.
+//
+// Two register layouts, one per device (MmioOptions::version):
+//  - version 2 (section 4.2.2), the default: VERSION_1 required, FEATURES_OK, QueueReady and
+//    64-bit area addresses; split or packed rings (VIRTIO_F_RING_PACKED, offered by default);
+//    ACCESS_PLATFORM offered, so a grant-based guest can use grant addresses.
+//  - version 1, legacy (section 4.2.4), for guests whose drivers need it: no VERSION_1, so split
+//    rings only, placed from QueuePFN x GuestPageSize with QueueAlign (section 2.7.2), and
+//    guest-physical addresses only (no ACCESS_PLATFORM, no grants). Features are settled when
+//    the first queue is set up or DRIVER_OK is written (legacy drivers have no FEATURES_OK).
 //
 // Threading: one loop calls read()/write() (from the IOREQ dispatcher) and service(); nothing
 // here is re-entered from another CPU. A QueueNotify write only marks the queue: the IO runs in
@@ -59,8 +68,22 @@ constexpr uint32_t config = 0x100;
 constexpr uint32_t window_size = 0x200;  // what libxl gives each device (a 0x200 DT reg)
 constexpr uint32_t config_size = window_size - config;
 
+// Legacy layout only (section 4.2.4, "MMIO Device Legacy Register Layout"). The other legacy
+// registers sit where version 2 has them (HostFeatures/HostFeaturesSel at device_features/
+// device_features_sel, GuestFeatures/GuestFeaturesSel at driver_features/driver_features_sel);
+// QueueReady, the 64-bit area addresses, shared memory, QueueReset and ConfigGeneration do not
+// exist there.
+constexpr uint32_t guest_page_size = 0x028;
+constexpr uint32_t queue_align = 0x03c;
+constexpr uint32_t queue_pfn = 0x040;
+
 constexpr uint32_t magic = 0x74726976;  // "virt"
+constexpr uint32_t version_legacy = 1;
 constexpr uint32_t version_2 = 2;
+// What a legacy device assumes until the driver says otherwise (QEMU's defaults; Linux writes
+// both): 4 KiB pages, used rings on a 4 KiB boundary.
+constexpr uint32_t default_guest_page_size = 4096;
+constexpr uint32_t default_queue_align = 4096;
 // InterruptStatus / InterruptACK bits.
 constexpr uint32_t interrupt_used_buffer = 1;
 constexpr uint32_t interrupt_config_change = 2;
@@ -72,11 +95,17 @@ static_assert(config_generation + 4 == config, "configuration space follows Conf
 
 struct MmioOptions {
     uint32_t vendor_id = 0x646d6f64;  // "domd", little-endian
+    // mmio::version_2 (section 4.2.2), or mmio::version_legacy (4.2.4); anything else is 2.
+    uint32_t version = mmio::version_2;
     bool event_idx = true;            // offer VIRTIO_F_EVENT_IDX
     bool indirect_desc = true;        // offer VIRTIO_F_INDIRECT_DESC
     // Offer VIRTIO_F_ACCESS_PLATFORM: required by Linux's grant-based virtio (a guest whose
     // device node has the xen,grant-dma link); harmless for a guest using physical addresses.
+    // Version 2 only.
     bool access_platform = true;
+    // Offer VIRTIO_F_RING_PACKED (section 2.8): the driver picks split or packed rings.
+    // Version 2 only.
+    bool ring_packed = true;
 };
 
 struct MmioStats {
@@ -87,7 +116,7 @@ struct MmioStats {
     uint64_t resets = 0;                // device resets requested (Status = 0)
     uint64_t reset_retries = 0;         // Status = 0 answered `retry` (requests in flight)
     uint64_t queue_disable_retries = 0; // QueueReady = 0 answered `retry`
-    uint64_t queue_setups_refused = 0;  // QueueReady = 1 that did not make a live queue
+    uint64_t queue_setups_refused = 0;  // QueueReady = 1 (or QueuePFN) that did not make a live queue
     uint64_t features_refused = 0;      // FEATURES_OK refused
     uint64_t needs_reset = 0;           // times DEVICE_NEEDS_RESET was set
     uint64_t bad_accesses = 0;          // wrong width, alignment or offset
@@ -123,6 +152,7 @@ public:
     void config_changed();
 
     // ---- introspection ----
+    uint32_t version() const { return legacy() ? mmio::version_legacy : mmio::version_2; }
     uint32_t device_status() const { return status_; }
     uint64_t offered_features() const { return offered_; }
     uint64_t negotiated_features() const { return driver_features_; }
@@ -139,10 +169,15 @@ private:
     MmioAnswer write_register(uint32_t offset, uint32_t value);
     MmioAnswer write_status(uint32_t value);
     MmioAnswer write_queue_ready(uint32_t value);
+    MmioAnswer write_queue_pfn(uint32_t value);
+    bool legacy_setup(uint32_t pfn, QueueSetup& setup) const;
+    MmioAnswer release_queue(Virtqueue& queue);
     MmioAnswer request_reset();
     void finish_reset();
     void notify_queue(uint32_t index);
     bool features_acceptable();
+    bool settle_legacy_features();
+    bool legacy() const { return options_.version == mmio::version_legacy; }
     bool runnable() const;
     void process_queue(Virtqueue& queue, uint32_t& budget);
     void enter_needs_reset();
@@ -164,6 +199,7 @@ private:
     uint32_t device_features_sel_ = 0;
     uint32_t driver_features_sel_ = 0;
     uint64_t driver_features_ = 0;
+    bool features_fixed_ = false;  // FEATURES_OK accepted (version 2) or features settled (legacy)
     uint32_t queue_sel_ = 0;
     uint32_t shm_sel_ = 0;
     bool reset_pending_ = false;
@@ -171,6 +207,11 @@ private:
     uint16_t next_queue_ = 0;  // round-robin start, so one busy queue cannot starve the others
 
     QueueSetup setups_[limits::max_queues];
+    // Legacy: GuestPageSize is kept across device resets (Linux writes it once, when it probes
+    // the platform device, before any reset); QueueAlign and QueuePFN are per queue.
+    uint32_t guest_page_size_ = mmio::default_guest_page_size;
+    uint32_t queue_align_[limits::max_queues];
+    uint32_t queue_pfn_[limits::max_queues] = {};
     Virtqueue queues_[limits::max_queues];
     MmioStats stats_;
 };

@@ -15,25 +15,13 @@ inline const uint16_t* u16_at(const uint8_t* base, uint64_t offset) {
 inline uint16_t* u16_at(uint8_t* base, uint64_t offset) { return reinterpret_cast<uint16_t*>(base + offset); }
 inline uint32_t* u32_at(uint8_t* base, uint64_t offset) { return reinterpret_cast<uint32_t*>(base + offset); }
 
-constexpr bool wraps(uint64_t addr, uint32_t len) { return len != 0 && addr + (len - 1) < addr; }
-
 }  // namespace
 
-// State of one chain walk: totals in 64 bits (at most 2 x 1024 descriptors of < 4 GiB each, so
-// they cannot overflow) and the last device-writable descriptor seen.
-struct SplitRing::Walk {
-    uint64_t readable_bytes = 0;
-    uint64_t writable_bytes = 0;
-    uint32_t slots = 0;
-    bool seen_writable = false;
-    bool last_writable_usable = false;
-    GuestRange last_writable;
-};
-
-void SplitRing::start(uint16_t size, bool event_idx, bool indirect) {
+void SplitRing::start(uint16_t size, bool event_idx, bool indirect, bool grants) {
     size_ = size;
     event_idx_ = event_idx;
     indirect_ = indirect;
+    grants_ = grants;
     notifications_enabled_ = true;
     // Section 2.7: a freshly set-up ring starts with both indices at 0 (the driver zeroes it).
     last_avail_ = used_shadow_ = used_published_ = signalled_used_ = 0;
@@ -63,48 +51,37 @@ PopStatus SplitRing::pop(Chain& out, GuestMemory& memory) {
     uint16_t head = load_relaxed(u16_at(rings_.avail, split::avail_ring_offset + 2 * uint64_t(last_avail_ & (size_ - 1))));
     if (head >= size_) return fail(RingFault::head_out_of_range);
 
-    out.count = out.readable_count = 0;
-    out.fault = ChainFault::none;
-    out.has_status_byte = false;
-    Walk w;
-    if (!walk(w, head, out, memory)) return PopStatus::fatal;
-
-    if (w.readable_bytes > UINT32_MAX || w.writable_bytes > UINT32_MAX) {
-        if (out.fault == ChainFault::none) out.fault = ChainFault::too_many_bytes;
-    }
-    out.readable_bytes = static_cast<uint32_t>(w.readable_bytes > UINT32_MAX ? UINT32_MAX : w.readable_bytes);
-    out.writable_bytes = static_cast<uint32_t>(w.writable_bytes > UINT32_MAX ? UINT32_MAX : w.writable_bytes);
-    if (w.last_writable_usable) {
-        out.has_status_byte = true;
-        out.status_byte = {w.last_writable.addr + w.last_writable.len - 1, 1, Access::to_guest};
-    }
-    out.token = {head, static_cast<uint16_t>(w.slots)};
+    ChainBuilder chain(out, grants_);
+    uint32_t slots = 0;
+    if (!walk(chain, head, slots, memory)) return PopStatus::fatal;
+    chain.finish({head, static_cast<uint16_t>(slots)});
     ++last_avail_;
     return PopStatus::chain;
 }
 
-bool SplitRing::walk(Walk& w, uint16_t head, Chain& out, GuestMemory& memory) {
+bool SplitRing::walk(ChainBuilder& chain, uint16_t head, uint32_t& slots, GuestMemory& memory) {
     uint32_t index = head;
     for (;;) {
         if (index >= size_) return fault(RingFault::next_out_of_range);
         // A chain is at most `size` descriptors long (section 2.7.5.3.1); more means a loop.
-        if (++w.slots > size_) return fault(RingFault::descriptor_loop);
+        if (++slots > size_) return fault(RingFault::descriptor_loop);
         const VirtqDesc d = read_desc(rings_.desc, index);
-        if (d.flags & desc_flags::indirect) return walk_indirect(w, d, out, memory);
-        add_range(w, d, out);
+        if (d.flags & desc_flags::indirect) return walk_indirect(chain, d, memory);
+        chain.add(d.addr, d.len, d.flags & desc_flags::write);
         if (!(d.flags & desc_flags::next)) return true;
         index = d.next;
     }
 }
 
-bool SplitRing::walk_indirect(Walk& w, const VirtqDesc& d, Chain& out, GuestMemory& memory) {
+bool SplitRing::walk_indirect(ChainBuilder& chain, const VirtqDesc& d, GuestMemory& memory) {
     // Section 2.7.5.3.1: only with VIRTIO_F_INDIRECT_DESC, never with NEXT, never nested (the
     // nesting check is in the table loop below); the table is whole descriptors.
     if (!indirect_) return fault(RingFault::indirect_not_negotiated);
     if (d.flags & desc_flags::next) return fault(RingFault::indirect_with_next);
     if (d.len == 0 || d.len % sizeof(VirtqDesc) != 0 || d.len / sizeof(VirtqDesc) > limits::max_indirect_entries)
         return fault(RingFault::indirect_bad_length);
-    if (wraps(d.addr, d.len)) return fault(RingFault::indirect_unmappable);
+    if (range_wraps(d.addr, d.len) || (!grants_ && (d.addr & GuestMemory::grant_bit)))
+        return fault(RingFault::indirect_unmappable);
     const uint32_t entries = d.len / sizeof(VirtqDesc);
 
     const GuestRange table_range{d.addr, d.len, Access::from_guest};
@@ -132,40 +109,13 @@ bool SplitRing::walk_indirect(Walk& w, const VirtqDesc& d, Chain& out, GuestMemo
                 ok = fault(RingFault::nested_indirect);
                 break;
             }
-            add_range(w, e, out);
+            chain.add(e.addr, e.len, e.flags & desc_flags::write);
             if (!(e.flags & desc_flags::next)) break;
             index = e.next;
         }
     }
     memory.unmap_request(mapping);  // the table was copied descriptor by descriptor
     return ok;
-}
-
-void SplitRing::add_range(Walk& w, const VirtqDesc& d, Chain& out) {
-    const bool writable = d.flags & desc_flags::write;
-    const GuestRange range{d.addr, d.len, writable ? Access::to_guest : Access::from_guest};
-    ChainFault fault = ChainFault::none;
-    if (d.len == 0) fault = ChainFault::zero_length;
-    else if (wraps(d.addr, d.len)) fault = ChainFault::address_wraps;
-
-    if (writable) {
-        w.seen_writable = true;
-        w.writable_bytes += d.len;
-        w.last_writable = range;
-        w.last_writable_usable = fault == ChainFault::none;
-    } else {
-        if (w.seen_writable && fault == ChainFault::none) fault = ChainFault::readable_after_writable;
-        w.readable_bytes += d.len;
-    }
-    if (fault != ChainFault::none && out.fault == ChainFault::none) out.fault = fault;
-
-    // Past the limit the walk goes on (bounded, to find the status byte), storing nothing.
-    if (out.count >= limits::max_chain_ranges) {
-        if (out.fault == ChainFault::none) out.fault = ChainFault::too_many_ranges;
-        return;
-    }
-    out.ranges[out.count++] = range;
-    if (!w.seen_writable) out.readable_count = out.count;
 }
 
 void SplitRing::add_used(UsedToken token, uint32_t written) {

@@ -11,6 +11,7 @@
 #include <cstdint>
 
 #include "virtio/chain.h"
+#include "virtio/chain_builder.h"
 #include "virtio/guest_memory.h"
 #include "virtio/spec.h"
 
@@ -23,17 +24,12 @@ struct SplitRingPointers {
     uint8_t* used = nullptr;         // device area, written by us
 };
 
-enum class PopStatus : uint8_t {
-    empty,    // nothing new in the avail ring
-    chain,    // a chain to process (possibly with chain.fault set)
-    fatal,    // the ring is broken (ring_fault() says how); the device needs a reset
-};
-
 class SplitRing {
 public:
     // `event_idx` / `indirect`: whether VIRTIO_F_EVENT_IDX / VIRTIO_F_INDIRECT_DESC were
-    // negotiated. `size` is a power of two <= limits::max_queue_size (checked by Virtqueue).
-    void start(uint16_t size, bool event_idx, bool indirect);
+    // negotiated; `grants`: whether grant addresses are allowed (see ChainBuilder). `size` is a
+    // power of two <= limits::max_queue_size (checked by Virtqueue).
+    void start(uint16_t size, bool event_idx, bool indirect, bool grants);
     // New pointers for the same rings (after a re-map); positions are kept.
     void set_pointers(const SplitRingPointers& rings) { rings_ = rings; }
 
@@ -66,14 +62,13 @@ public:
     bool notifications_enabled() const { return notifications_enabled_; }
 
 private:
-    struct Walk;
     const VirtqDesc read_desc(const uint8_t* table, uint32_t index) const;
     uint16_t avail_idx() const;
     uint16_t avail_flags() const;
     uint16_t used_event() const;
-    bool walk(Walk& w, uint16_t head, Chain& out, GuestMemory& memory);
-    bool walk_indirect(Walk& w, const VirtqDesc& d, Chain& out, GuestMemory& memory);
-    void add_range(Walk& w, const VirtqDesc& d, Chain& out);
+    // Walks the chain from `head`; `slots` counts the ring descriptors it takes.
+    bool walk(ChainBuilder& chain, uint16_t head, uint32_t& slots, GuestMemory& memory);
+    bool walk_indirect(ChainBuilder& chain, const VirtqDesc& d, GuestMemory& memory);
     PopStatus fail(RingFault f) {
         ring_fault_ = f;
         return PopStatus::fatal;
@@ -87,12 +82,12 @@ private:
     uint16_t size_ = 0;
     bool event_idx_ = false;
     bool indirect_ = false;
+    bool grants_ = true;
     bool notifications_enabled_ = true;
     uint16_t last_avail_ = 0;      // next avail ring entry we pop
     uint16_t used_shadow_ = 0;     // next used slot we write
     uint16_t used_published_ = 0;  // used idx as last published
     uint16_t signalled_used_ = 0;  // used idx at the last interrupt decision
-    bool signalled_valid_ = false;
     RingFault ring_fault_ = RingFault::none;
 };
 

@@ -6,17 +6,54 @@
 
 namespace domd::virtio {
 
+namespace {
+
+// The three areas of a queue in each format: bytes, alignment, and whether we write them.
+struct Area {
+    uint64_t bytes;
+    uint64_t align;
+    bool writable;
+};
+struct Layout {
+    Area desc, driver, device;
+};
+
+Layout layout(RingFormat format, uint32_t size) {
+    if (format == RingFormat::packed) {
+        // Section 2.8.10.1. The descriptor ring is written too: used descriptors go there.
+        return {{packed::desc_ring_bytes(size), packed::desc_align, true},
+                {packed::event_bytes, packed::driver_align, false},
+                {packed::event_bytes, packed::device_align, true}};
+    }
+    // Section 2.7, "Virtqueue Part / Alignment / Size".
+    return {{split::desc_table_bytes(size), split::desc_align, false},
+            {split::avail_ring_bytes(size), split::avail_align, false},
+            {split::used_ring_bytes(size), split::used_align, true}};
+}
+
+}  // namespace
+
 Status Virtqueue::start(const QueueSetup& setup, uint16_t max_size, uint64_t features) {
     if (live_) return Err::busy;
-    // Section 2.7: split queue sizes are powers of two, at most QueueNumMax (4.2.2.2).
+    const RingFormat format = (features & features::ring_packed) ? RingFormat::packed : RingFormat::split;
+    // At most QueueNumMax (4.2.2.2). Section 2.7: split queue sizes are powers of two; 2.8:
+    // packed ones need not be.
     const uint32_t limit = max_size < limits::max_queue_size ? max_size : limits::max_queue_size;
-    if (setup.size == 0 || setup.size > limit || (setup.size & (setup.size - 1)) != 0) return Err::invalid;
-    if (!is_aligned(setup.desc, split::desc_align) || !is_aligned(setup.driver, split::avail_align) ||
-        !is_aligned(setup.device, split::used_align))
+    if (setup.size == 0 || setup.size > limit) return Err::invalid;
+    if (format == RingFormat::split && (setup.size & (setup.size - 1)) != 0) return Err::invalid;
+    const Layout areas = layout(format, setup.size);
+    if (!is_aligned(setup.desc, areas.desc.align) || !is_aligned(setup.driver, areas.driver.align) ||
+        !is_aligned(setup.device, areas.device.align))
         return Err::invalid;
     setup_ = setup;
-    ring_.start(static_cast<uint16_t>(setup.size), (features & features::ring_event_idx) != 0,
-                (features & features::indirect_desc) != 0);
+    format_ = format;
+    const bool event_idx = (features & features::ring_event_idx) != 0;
+    const bool indirect = (features & features::indirect_desc) != 0;
+    // A legacy device (no VERSION_1) has no VIRTIO_F_ACCESS_PLATFORM: physical addresses only.
+    const bool grants = (features & features::version_1) != 0;
+    const auto size = static_cast<uint16_t>(setup.size);
+    if (format == RingFormat::packed) packed_.start(size, event_idx, indirect, grants);
+    else split_.start(size, event_idx, indirect, grants);
     live_ = true;
     broken_ = draining_ = kicked_ = stalled_ = mapped_ = false;
     in_flight_ = 0;
@@ -31,7 +68,8 @@ Status Virtqueue::start(const QueueSetup& setup, uint16_t max_size, uint64_t fea
 void Virtqueue::stop() {
     live_ = draining_ = kicked_ = stalled_ = mapped_ = broken_ = false;
     in_flight_ = 0;
-    ring_.set_pointers({});
+    split_.set_pointers({});
+    packed_.set_pointers({});
 }
 
 bool Virtqueue::ensure_mapped() {
@@ -43,19 +81,20 @@ bool Virtqueue::ensure_mapped() {
         mapped_ = false;
         const uint64_t epoch = group_->current_epoch();
         GuestMemory& memory = group_->memory();
-        const uint32_t size = setup_.size;
-        auto desc = memory.map_ring(setup_.desc, split::desc_table_bytes(size), false);
-        auto avail = memory.map_ring(setup_.driver, split::avail_ring_bytes(size), false);
-        auto used = memory.map_ring(setup_.device, split::used_ring_bytes(size), true);
-        if (!desc.ok() || !avail.ok() || !used.ok()) break;
+        const Layout areas = layout(format_, setup_.size);
+        auto desc = memory.map_ring(setup_.desc, areas.desc.bytes, areas.desc.writable);
+        auto driver = memory.map_ring(setup_.driver, areas.driver.bytes, areas.driver.writable);
+        auto device = memory.map_ring(setup_.device, areas.device.bytes, areas.device.writable);
+        if (!desc.ok() || !driver.ok() || !device.ok()) break;
         // Our accesses to ring fields are single-copy atomic only if the host pointers keep the
         // guest addresses' alignment (an unaligned acquire faults on arm64).
-        if (!is_aligned(reinterpret_cast<uintptr_t>(desc.value()), split::desc_align) ||
-            !is_aligned(reinterpret_cast<uintptr_t>(avail.value()), split::avail_align) ||
-            !is_aligned(reinterpret_cast<uintptr_t>(used.value()), split::used_align))
+        if (!is_aligned(reinterpret_cast<uintptr_t>(desc.value()), areas.desc.align) ||
+            !is_aligned(reinterpret_cast<uintptr_t>(driver.value()), areas.driver.align) ||
+            !is_aligned(reinterpret_cast<uintptr_t>(device.value()), areas.device.align))
             break;
         if (!group_->epoch_valid(epoch)) continue;
-        ring_.set_pointers({desc.value(), avail.value(), used.value()});
+        if (format_ == RingFormat::packed) packed_.set_pointers({desc.value(), driver.value(), device.value()});
+        else split_.set_pointers({desc.value(), driver.value(), device.value()});
         mapped_ = true;
         mapped_epoch_ = epoch;
         ++stats_.remaps;
@@ -68,21 +107,23 @@ bool Virtqueue::ensure_mapped() {
 bool Virtqueue::maybe_available() const {
     if (!live_ || broken_ || draining_) return false;
     if (!mapped_ || !group_->epoch_valid(mapped_epoch_)) return true;
-    return ring_.has_available();
+    return format_ == RingFormat::packed ? packed_.has_available() : split_.has_available();
 }
 
 bool Virtqueue::has_available() {
     if (draining_ || !ensure_mapped()) return false;
-    return ring_.has_available();
+    return format_ == RingFormat::packed ? packed_.has_available() : split_.has_available();
 }
 
 void Virtqueue::disable_notifications() {
-    if (ensure_mapped()) ring_.disable_notifications();
+    if (!ensure_mapped()) return;
+    if (format_ == RingFormat::packed) packed_.disable_notifications();
+    else split_.disable_notifications();
 }
 
 bool Virtqueue::enable_notifications() {
     if (draining_ || !ensure_mapped()) return false;
-    const bool raced = ring_.enable_notifications();
+    const bool raced = format_ == RingFormat::packed ? packed_.enable_notifications() : split_.enable_notifications();
     if (raced) ++stats_.notify_raced;
     return raced;
 }
@@ -90,7 +131,7 @@ bool Virtqueue::enable_notifications() {
 bool Virtqueue::publish_used() {
     if (!has_unpublished()) return false;
     if (!broken_ && !ensure_mapped()) return false;
-    if (ring_.publish_used()) {
+    if (format_ == RingFormat::packed ? packed_.publish_used() : split_.publish_used()) {
         ++stats_.interrupts_wanted;
         return true;
     }
@@ -100,9 +141,10 @@ bool Virtqueue::publish_used() {
 
 PopStatus Virtqueue::pop(Chain& out) {
     if (draining_ || !ensure_mapped()) return broken_ ? PopStatus::fatal : PopStatus::empty;
-    const PopStatus status = ring_.pop(out, group_->memory());
+    const PopStatus status =
+        format_ == RingFormat::packed ? packed_.pop(out, group_->memory()) : split_.pop(out, group_->memory());
     if (status == PopStatus::fatal) {
-        break_ring(ring_.ring_fault());
+        break_ring(format_ == RingFormat::packed ? packed_.ring_fault() : split_.ring_fault());
         return status;
     }
     if (status == PopStatus::chain) {
@@ -122,7 +164,8 @@ void Virtqueue::push(UsedToken token, uint32_t written) {
         ++stats_.dropped;
         return;
     }
-    ring_.add_used(token, written);
+    if (format_ == RingFormat::packed) packed_.add_used(token, written);
+    else split_.add_used(token, written);
     ++stats_.used;
 }
 

@@ -1,9 +1,9 @@
 // One virtqueue of a device, as both the transport and the device type use it: its setup
 // (size and the three area addresses), the mapping of its rings into our address space (kept
 // across requests, re-made when the guest memory's generation moves), in-flight accounting,
-// notification state and counters. The ring format is hidden here: a split ring today; a
-// packed ring (section 2.8) would sit beside SplitRing and be chosen by a format switch in
-// these methods, with Chain and UsedToken unchanged for the device type.
+// notification state and counters. The ring format is hidden here: a split ring (section 2.7)
+// or a packed ring (section 2.8, when VIRTIO_F_RING_PACKED was negotiated), chosen at start();
+// the device type sees the same Chains and UsedTokens either way.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include "kernel/result.h"
 #include "virtio/chain.h"
 #include "virtio/guest_memory.h"
+#include "virtio/packed_ring.h"
 #include "virtio/split_ring.h"
 
 namespace domd::virtio {
@@ -52,10 +53,12 @@ private:
 // Addresses and size as the driver wrote them (transport registers), checked at start().
 struct QueueSetup {
     uint32_t size = 0;
-    uint64_t desc = 0;    // Descriptor Area
-    uint64_t driver = 0;  // Driver Area (available ring)
-    uint64_t device = 0;  // Device Area (used ring)
+    uint64_t desc = 0;    // Descriptor Area (split: descriptor table; packed: descriptor ring)
+    uint64_t driver = 0;  // Driver Area (split: available ring; packed: driver event suppression)
+    uint64_t device = 0;  // Device Area (split: used ring; packed: device event suppression)
 };
+
+enum class RingFormat : uint8_t { split, packed };
 
 struct QueueStats {
     uint64_t chains = 0;             // chains popped
@@ -84,14 +87,17 @@ public:
     uint16_t index() const { return index_; }
 
     // ---- transport side ----
-    // Checks the setup (size a power of two in [1, max_size], area alignments of section 2.7)
-    // and maps the rings. Err::invalid for a bad setup, the mapping's error otherwise; the
-    // queue stays stopped on error. `features` are the negotiated ones.
+    // Checks the setup (split: size a power of two in [1, max_size], the area alignments of
+    // section 2.7; packed: any size in [1, max_size], the alignments of section 2.8.10.1) and
+    // maps the rings. Err::invalid for a bad setup, the mapping's error otherwise; the queue
+    // stays stopped on error. `features` are the negotiated ones: VIRTIO_F_RING_PACKED picks
+    // the format; without VIRTIO_F_VERSION_1 (a legacy device) grant addresses are refused.
     Status start(const QueueSetup& setup, uint16_t max_size, uint64_t features);
     // Forgets the rings (the caller releases ring mappings through the QueueGroup).
     void stop();
     bool live() const { return live_; }
-    uint16_t size() const { return ring_.size(); }
+    RingFormat format() const { return format_; }
+    uint16_t size() const { return format_ == RingFormat::packed ? packed_.size() : split_.size(); }
     // No more pops; completions still count down in_flight() but write no used elements (the
     // driver is tearing the rings down). Ends with stop().
     void begin_drain() { draining_ = true; }
@@ -120,11 +126,14 @@ public:
     void disable_notifications();
     // See SplitRing::enable_notifications: true if entries are (still) available.
     bool enable_notifications();
-    bool notifications_enabled() const { return ring_.notifications_enabled(); }
+    bool notifications_enabled() const {
+        return format_ == RingFormat::packed ? packed_.notifications_enabled() : split_.notifications_enabled();
+    }
     // Used elements written but not yet published. A queue that broke still publishes what it
     // completed before, if its rings are still mapped.
     bool has_unpublished() const {
-        return live_ && !draining_ && ring_.has_unpublished() && (!broken_ || mapping_valid());
+        const bool unpublished = format_ == RingFormat::packed ? packed_.has_unpublished() : split_.has_unpublished();
+        return live_ && !draining_ && unpublished && (!broken_ || mapping_valid());
     }
     // Publishes used elements; true if the driver wants an interrupt for them.
     bool publish_used();
@@ -164,7 +173,9 @@ private:
     uint64_t stall_mark_ = 0;
     uint32_t in_flight_ = 0;
     QueueSetup setup_;
-    SplitRing ring_;
+    RingFormat format_ = RingFormat::split;
+    SplitRing split_;
+    PackedRing packed_;
     QueueStats stats_;
 };
 

@@ -62,13 +62,16 @@ TEST(MmioTransport, DeviceFeaturesBySelector) {
     CHECK_TRUE(offered & features::ring_event_idx);
     CHECK_TRUE(offered & features::indirect_desc);
     CHECK_TRUE(offered & features::access_platform);
-    CHECK_FALSE(offered & features::ring_packed);
+    CHECK_TRUE(offered & features::ring_packed);
+    CHECK_FALSE(offered & (features::in_order | features::notification_data | features::ring_reset |
+                           features::any_layout | features::notify_on_empty));
     rig.driver.write32(mmio::device_features_sel, 2);
     CHECK_EQUAL(0u, rig.driver.read32(mmio::device_features));
 }
 
 TEST(MmioTransport, RingFeaturesCanBeWithheld) {
-    VirtioRig rig({.mmio = {.event_idx = false, .indirect_desc = false, .access_platform = false}, .probe = false});
+    VirtioRig rig({.mmio = {.event_idx = false, .indirect_desc = false, .access_platform = false, .ring_packed = false},
+                   .probe = false});
     CHECK_EQUAL(features::version_1, rig.transport.offered_features());
 }
 
@@ -81,8 +84,11 @@ TEST(MmioTransport, FeaturesOkNeedsVersion1) {
 
 TEST(MmioTransport, FeaturesOkNeedsASubsetOfTheOffer) {
     VirtioRig rig({.probe = false});
-    CHECK_FALSE(features_ok_with(rig, features::version_1 | features::ring_packed));
+    CHECK_FALSE(features_ok_with(rig, features::version_1 | features::ring_reset));
     CHECK_FALSE(features_ok_with(rig, features::version_1 | feature(63)));
+    VirtioRig split_only({.mmio = {.ring_packed = false}, .probe = false});
+    CHECK_FALSE(features_ok_with(split_only, features::version_1 | features::ring_packed));
+    CHECK_TRUE(features_ok_with(split_only, features::version_1));
     CHECK_TRUE(features_ok_with(rig, rig.transport.offered_features()));
     CHECK_EQUAL(rig.transport.offered_features(), rig.device.negotiated);
 }

@@ -1,5 +1,9 @@
 // The virtio suite's test bench: fake guest RAM, a recording device type behind the real
 // virtio-mmio transport, and a fake driver that reaches the device only through MMIO.
+//
+// Ring variants: what does not depend on the ring format or the transport version runs three
+// times through VARIANT_TEST: split rings on virtio-mmio version 2, packed rings on version 2,
+// and split rings on the legacy transport (placed by QueuePFN).
 #pragma once
 
 #include <vector>
@@ -17,6 +21,22 @@ using ::StringFrom;  // CppUTest's overloads, hidden by domd::StringFrom(Err) in
 constexpr uint64_t ring_features =
     virtio::features::version_1 | virtio::features::ring_event_idx | virtio::features::indirect_desc;
 
+struct Variant {
+    bool packed;
+    bool legacy;
+};
+constexpr Variant split_v2{false, false};
+constexpr Variant packed_v2{true, false};
+constexpr Variant split_legacy{false, true};
+
+// One test body, three tests (named _split, _packed, _legacy) so a failure names its variant.
+#define VARIANT_TEST(group, name)                                   \
+    static void group##_##name##_body(::domd::test::Variant);       \
+    TEST(group, name##_split) { group##_##name##_body(::domd::test::split_v2); }      \
+    TEST(group, name##_packed) { group##_##name##_body(::domd::test::packed_v2); }    \
+    TEST(group, name##_legacy) { group##_##name##_body(::domd::test::split_legacy); } \
+    static void group##_##name##_body(::domd::test::Variant variant)
+
 struct RigOptions {
     uint16_t queue_size = 16;    // what the driver asks for (0: QueueNumMax)
     uint16_t queues = 1;         // device queues
@@ -33,6 +53,15 @@ inline RecordingDevice make_recording_device(const RigOptions& options) {
     return device;
 }
 
+// `options` in `variant`: packed rings wanted (VIRTIO_F_RING_PACKED) or not, the legacy
+// transport or version 2. A legacy driver wants no VERSION_1 (the device offers none anyway).
+inline RigOptions in(Variant variant, RigOptions options = {}) {
+    if (variant.packed) options.wanted |= virtio::features::ring_packed;
+    else options.wanted &= ~virtio::features::ring_packed;
+    options.mmio.version = variant.legacy ? virtio::mmio::version_legacy : virtio::mmio::version_2;
+    return options;
+}
+
 struct VirtioRig {
     explicit VirtioRig(const RigOptions& options = {})
         : options(options),
@@ -44,6 +73,26 @@ struct VirtioRig {
 
     void probe() {
         if (!driver.probe(options.wanted, options.queues, options.queue_size)) FAIL("probe failed");
+        const bool packed = (options.wanted & virtio::features::ring_packed) && options.mmio.version != 1;
+        if (driver.packed() != packed) FAIL("the ring format is not the one wanted");
+    }
+    bool packed() const { return driver.packed(); }
+    // An indirect table entry at `at`, in the ring's format (split: VirtqDesc, no NEXT;
+    // packed: PackedDesc).
+    void table_entry(uint64_t at, uint64_t addr, uint32_t len, bool writable) {
+        const uint16_t flags = writable ? virtio::desc_flags::write : 0;
+        if (packed()) memory.write(at, virtio::PackedDesc{addr, len, 0, flags});
+        else memory.write(at, virtio::VirtqDesc{addr, len, flags, 0});
+    }
+    // One descriptor of the test's choosing made available on queue 0 as a chain of its own
+    // (split: descriptor 0 and an avail entry; packed: the next slot, Buffer ID 0), no kick.
+    void add_raw(uint64_t addr, uint32_t len, uint16_t flags) {
+        if (packed()) {
+            driver.add_packed_raw(0, {{addr, len, 0, flags}});
+        } else {
+            driver.write_desc(0, 0, addr, len, flags, 0);
+            driver.publish(0, 0);
+        }
     }
     // A fresh data buffer in guest RAM.
     uint64_t buffer(uint64_t bytes = 64) { return driver.alloc(bytes, 16); }
@@ -69,6 +118,7 @@ struct VirtioRig {
         auto used = driver.take_used(queue);
         CHECK_EQUAL(1u, used.size());
         CHECK_EQUAL(head, used[0].id);
+        CHECK_FALSE(needs_reset());
     }
 
     RigOptions options;
@@ -78,6 +128,28 @@ struct VirtioRig {
     virtio::MmioTransport transport;
     FakeVirtioDriver driver;
 };
+
+inline uint64_t ring_faults(VirtioRig& rig, virtio::RingFault fault) {
+    return rig.transport.queue(0).stats().ring_faults[static_cast<int>(fault)];
+}
+
+// The ring broke with `fault`: no chain reached the device, the device asks for a reset with a
+// configuration-change interrupt, and after a reset a good chain goes through.
+inline void expect_ring_fault(VirtioRig& rig, virtio::RingFault fault) {
+    const size_t chains_before = rig.device.chains.size();
+    const int interrupts_before = rig.interrupt.count;
+    rig.transport.service();
+    CHECK_EQUAL(interrupts_before + 1, rig.interrupt.count);
+    CHECK_EQUAL(chains_before, rig.device.chains.size());
+    CHECK_TRUE(rig.needs_reset());
+    CHECK_EQUAL(1u, ring_faults(rig, fault));
+    CHECK_EQUAL(virtio::mmio::interrupt_config_change,
+                rig.transport.interrupt_status() & virtio::mmio::interrupt_config_change);
+    // Nothing more happens until the reset.
+    CHECK_FALSE(rig.transport.needs_service());
+    rig.expect_works_after_reset();
+    CHECK_FALSE(rig.needs_reset());
+}
 
 inline FakeVirtioDriver::Buffer readable(uint64_t addr, uint32_t len) { return {addr, len, false}; }
 inline FakeVirtioDriver::Buffer writable(uint64_t addr, uint32_t len) { return {addr, len, true}; }
