@@ -1,6 +1,7 @@
 // The blk suite's test bench: a ram disk (optionally behind a device that completes later),
 // virtio-blk behind the real virtio-mmio transport, fake guest RAM and a fake driver that
-// builds requests as Linux's virtio_blk does (header, data, status in their own descriptors).
+// builds requests as Linux's virtio_blk does (header, data, status in their own descriptors),
+// on split or packed rings, over virtio-mmio version 2 or legacy (tests/virtio/ring_variant.h).
 #pragma once
 
 #include <cstring>
@@ -11,6 +12,7 @@
 #include "tests/fakes/fake_block_device.h"
 #include "tests/fakes/fake_guest_memory.h"
 #include "tests/fakes/fake_virtio_driver.h"
+#include "tests/virtio/ring_variant.h"
 #include "virtio/mmio_transport.h"
 
 namespace domd::test {
@@ -32,7 +34,16 @@ struct BlkRigOptions {
     uint16_t queue_size = 64;
     uint64_t wanted = blk_wanted;
     bool probe = true;
+    virtio::MmioOptions mmio{};
 };
+
+// `options` in `variant`: packed rings wanted or not, the legacy transport or version 2.
+inline BlkRigOptions in(Variant variant, BlkRigOptions options = {}) {
+    if (variant.packed) options.wanted |= virtio::features::ring_packed;
+    else options.wanted &= ~virtio::features::ring_packed;
+    options.mmio.version = variant.legacy ? virtio::mmio::version_legacy : virtio::mmio::version_2;
+    return options;
+}
 
 struct BlkRig {
     explicit BlkRig(const BlkRigOptions& options = {})
@@ -41,7 +52,7 @@ struct BlkRig {
           ram(std::span<uint8_t>(disk_bytes), options.read_only),
           deferred(ram),
           blk(options.deferred ? static_cast<blk::BlockDevice&>(deferred) : ram, memory, options.blk),
-          transport(blk, memory, interrupt),
+          transport(blk, memory, interrupt, options.mmio),
           driver(transport, memory) {
         if (options.probe) probe();
     }
@@ -53,6 +64,8 @@ struct BlkRig {
     }
     void probe() {
         if (!driver.probe(options.wanted, options.blk.queues, options.queue_size)) FAIL("probe failed");
+        const bool packed = (options.wanted & virtio::features::ring_packed) && options.mmio.version != 1;
+        if (driver.packed() != packed) FAIL("the ring format is not the one wanted");
     }
 
     // A request header in guest RAM.

@@ -1,9 +1,7 @@
 // The virtio suite's test bench: fake guest RAM, a recording device type behind the real
 // virtio-mmio transport, and a fake driver that reaches the device only through MMIO.
-//
-// Ring variants: what does not depend on the ring format or the transport version runs three
-// times through VARIANT_TEST: split rings on virtio-mmio version 2, packed rings on version 2,
-// and split rings on the legacy transport (placed by QueuePFN).
+// What does not depend on the ring format or the transport version runs for each ring variant
+// (tests/virtio/ring_variant.h).
 #pragma once
 
 #include <vector>
@@ -11,6 +9,7 @@
 #include "tests/fakes/fake_guest_memory.h"
 #include "tests/fakes/fake_virtio_device.h"
 #include "tests/fakes/fake_virtio_driver.h"
+#include "tests/virtio/ring_variant.h"
 #include "virtio/mmio_transport.h"
 #include "virtio/spec.h"
 
@@ -20,22 +19,6 @@ using ::StringFrom;  // CppUTest's overloads, hidden by domd::StringFrom(Err) in
 
 constexpr uint64_t ring_features =
     virtio::features::version_1 | virtio::features::ring_event_idx | virtio::features::indirect_desc;
-
-struct Variant {
-    bool packed;
-    bool legacy;
-};
-constexpr Variant split_v2{false, false};
-constexpr Variant packed_v2{true, false};
-constexpr Variant split_legacy{false, true};
-
-// One test body, three tests (named _split, _packed, _legacy) so a failure names its variant.
-#define VARIANT_TEST(group, name)                                   \
-    static void group##_##name##_body(::domd::test::Variant);       \
-    TEST(group, name##_split) { group##_##name##_body(::domd::test::split_v2); }      \
-    TEST(group, name##_packed) { group##_##name##_body(::domd::test::packed_v2); }    \
-    TEST(group, name##_legacy) { group##_##name##_body(::domd::test::split_legacy); } \
-    static void group##_##name##_body(::domd::test::Variant variant)
 
 struct RigOptions {
     uint16_t queue_size = 16;    // what the driver asks for (0: QueueNumMax)
