@@ -202,8 +202,9 @@ bool PackedRing::enable_notifications() {
     notifications_enabled_ = true;
     if (event_idx_) {
         const uint16_t off_wrap = static_cast<uint16_t>(next_avail_ | (avail_wrap_ ? packed::event_wrap_bit : 0));
+        // Release: a driver that sees DESC sees this off_wrap with it (Linux reads both at once).
         store_relaxed(u16_at(rings_.device, packed::event_off_wrap_offset), off_wrap);
-        store_relaxed(u16_at(rings_.device, packed::event_flags_offset), packed::event_flags_desc);
+        store_release(u16_at(rings_.device, packed::event_flags_offset), packed::event_flags_desc);
     } else {
         store_relaxed(u16_at(rings_.device, packed::event_flags_offset), packed::event_flags_enable);
     }

@@ -5,6 +5,14 @@
 // the backend runs service passes, polls, completes or fails requests later, and sees its
 // guest memory remapped or refusing to map.
 //
+// The first byte picks the device: bit 0 a store that completes later, bits 1-5 the queue count,
+// bits 6-7 the variant: 0 virtio-mmio version 2 with a driver that never wants packed rings (the
+// seeds written before packed rings existed keep their meaning), 1 version 2 where the driver
+// may take packed rings (section 2.8), 2 the legacy transport (version 1, split rings placed by
+// QueuePFN), 3 version 2 offering no packed rings to a driver that asks for everything. On a
+// packed queue the raw operations write packed descriptors (any flags, IDs, laps) and event
+// suppression structures instead of split ring entries.
+//
 // Beyond ASan/UBSan (no access outside what the guest owns, no write into a buffer the device
 // may only read: FakeGuestMemory maps those read-only) the harness checks that a final reset
 // always completes and leaves nothing mapped and nothing in flight.
@@ -13,6 +21,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <vector>
 
 #include "blk/ram_disk.h"
 #include "blk/virtio_blk.h"
@@ -36,6 +45,7 @@ class Script {
 public:
     Script(const uint8_t* data, size_t size) : data_(data), size_(size) {}
     bool empty() const { return pos_ >= size_; }
+    size_t position() const { return pos_; }
     uint8_t u8() { return pos_ < size_ ? data_[pos_++] : 0; }
     uint16_t u16() { return static_cast<uint16_t>(u8() | (u8() << 8)); }
     uint32_t u32() { return u16() | (uint32_t{u16()} << 16); }
@@ -59,18 +69,35 @@ constexpr uint32_t registers[] = {
     mmio::interrupt_ack, mmio::status, mmio::queue_desc_low, mmio::queue_desc_high, mmio::queue_driver_low,
     mmio::queue_driver_high, mmio::queue_device_low, mmio::queue_device_high, mmio::shm_sel, mmio::shm_len_low,
     mmio::queue_reset, mmio::config_generation, mmio::config, mmio::config + 8, mmio::config + 34,
+    // Legacy registers (section 4.2.4): page size, alignment and ring placement. Picked from on
+    // legacy devices only, so that the older seeds pick the registers they were written for.
+    mmio::guest_page_size, mmio::queue_align, mmio::queue_pfn,
 };
+constexpr size_t legacy_registers = 3;
+constexpr size_t all_registers = sizeof registers / sizeof registers[0];
+
+enum class Variant : uint8_t { v2_split_driver, v2_packed_driver, legacy, v2_no_packed };
+
+MmioOptions options_for(Variant variant) {
+    MmioOptions options;
+    if (variant == Variant::legacy) options.version = mmio::version_legacy;
+    if (variant == Variant::v2_no_packed) options.ring_packed = false;
+    return options;
+}
 
 struct Bench {
-    explicit Bench(bool deferred_store, uint16_t queues)
-        : disk_storage(disk_bytes, 0),
+    Bench(bool deferred_store, uint16_t queues, Variant variant)
+        : variant(variant),
+          disk_storage(disk_bytes, 0),
           ram(std::span<uint8_t>(disk_storage), false),
           deferred(ram),
           memory(ram_bytes),
           blk(deferred_store ? static_cast<blk::BlockDevice&>(deferred) : ram, memory,
               blk::VirtioBlkOptions{.queues = queues, .queue_size = 64, .id = "fuzz"}),
-          transport(blk, memory, interrupt),
+          transport(blk, memory, interrupt, options_for(variant)),
           driver(transport, memory) {}
+
+    Variant variant;
 
     std::vector<uint8_t> disk_storage;
     blk::RamDisk ram;
@@ -110,14 +137,30 @@ struct Bench {
         for (bool& q : queues_set_up) q = false;
         write_until_done(mmio::status, 0);
         uint64_t wanted = s.u64() | features::version_1;
-        if (s.u8() & 1) wanted = ~uint64_t{0} & ~features::ring_packed;
+        if (s.u8() & 1) wanted = ~uint64_t{0};
+        if (variant == Variant::v2_split_driver) wanted &= ~features::ring_packed;
         if (!driver.negotiate(wanted)) return;
         const uint16_t count = static_cast<uint16_t>(1 + s.u8() % queue_count);
         for (uint16_t q = 0; q < count; ++q) {
-            const uint16_t size = static_cast<uint16_t>(1u << (s.u8() % 7));  // 1 .. 64
+            // Powers of two up to 64; with bit 7, any size up to 64 (packed rings take them,
+            // split rings refuse them).
+            const uint8_t pick = s.u8();
+            const uint16_t size = static_cast<uint16_t>((pick & 0x80) ? 1 + (pick & 0x7f) % 64 : 1u << (pick % 7));
             queues_set_up[q] = driver.setup_queue(q, size);
         }
         driver.driver_ok();
+    }
+
+    bool packed(uint16_t q) { return driver.queue(q).packed; }
+
+    uint16_t fuzzed_flags(Script& s) {
+        // NEXT, WRITE, INDIRECT and the packed AVAIL/USED bits are what rings look at.
+        const uint8_t pick = s.u8();
+        uint16_t flags = pick & 7;
+        if (pick & 0x08) flags |= packed::desc_f_avail;
+        if (pick & 0x10) flags |= packed::desc_f_used;
+        if (pick & 0x20) flags = s.u16();
+        return flags;
     }
 
     // A virtio-blk request in Linux's layout with fuzzed contents.
@@ -151,7 +194,8 @@ struct Bench {
         if (status == 0) return;
         buffers.push_back({status, 1, (s.u8() & 7) != 0});
         const size_t needed = indirect ? 1 : buffers.size();
-        if (driver.queue(q).free.size() < needed) return;
+        const auto& queue = driver.queue(q);
+        if (queue.packed ? queue.free_ids.empty() || queue.num_free < needed : queue.free.size() < needed) return;
         driver.add(q, buffers, indirect);
         driver.kick(q);
     }
@@ -167,19 +211,51 @@ struct Bench {
     uint64_t next_alloc = ram_bytes / 2;  // the upper half; the driver's rings live below
 };
 
+// What one input did (REQUEST_PATH_REPORT=1 BINARY SEED): which faults the rings saw and how the
+// requests were answered, to check that a seed reaches the case it is named after.
+void report(Bench& bench) {
+    std::fprintf(stderr, "request_path: version %u, %s", bench.transport.version(),
+                 bench.transport.device_status() & status::device_needs_reset ? "NEEDS_RESET" : "no reset needed");
+    for (uint16_t q = 0; q < bench.transport.queue_count(); ++q) {
+        const Virtqueue& queue = bench.transport.queue(q);
+        const QueueStats& stats = queue.stats();
+        std::fprintf(stderr, "; queue %u %s chains %llu used %llu", q,
+                     queue.live() ? (queue.format() == RingFormat::packed ? "packed" : "split") : "off",
+                     static_cast<unsigned long long>(stats.chains),
+                     static_cast<unsigned long long>(stats.used));
+        for (int f = 0; f < ring_fault_kinds; ++f) {
+            if (stats.ring_faults[f] != 0) std::fprintf(stderr, " ring_fault[%d]", f);
+        }
+        for (int f = 0; f < chain_fault_kinds; ++f) {
+            if (stats.chain_faults[f] != 0) std::fprintf(stderr, " chain_fault[%d]x%llu", f, static_cast<unsigned long long>(stats.chain_faults[f]));
+        }
+    }
+    const blk::BlkStats t = bench.blk.totals();
+    std::fprintf(stderr, "; blk ok %llu malformed %llu range %llu unmappable %llu bad_chain %llu unanswerable %llu; setups refused %llu\n",
+                 static_cast<unsigned long long>(t.ok), static_cast<unsigned long long>(t.err_malformed),
+                 static_cast<unsigned long long>(t.err_range), static_cast<unsigned long long>(t.err_unmappable),
+                 static_cast<unsigned long long>(t.err_bad_chain), static_cast<unsigned long long>(t.unanswerable),
+                 static_cast<unsigned long long>(bench.transport.stats().queue_setups_refused));
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     Script s(data, size);
     const uint8_t setup = s.u8();
-    Bench bench((setup & 1) != 0, static_cast<uint16_t>(1 + (setup >> 1) % 3));
-    bench.queue_count = static_cast<uint16_t>(1 + (setup >> 1) % 3);
+    const auto queues = static_cast<uint16_t>(1 + ((setup >> 1) & 0x1f) % 3);
+    Bench bench((setup & 1) != 0, queues, static_cast<Variant>(setup >> 6));
+    bench.queue_count = queues;
 
+    const bool trace = std::getenv("REQUEST_PATH_REPORT") != nullptr;
     for (int step = 0; step < 256 && !s.empty(); ++step) {
-        switch (s.u8() % 18) {
+        const uint8_t op = s.u8() % 18;
+        if (trace) std::fprintf(stderr, "request_path: step %d op %u at byte %zu\n", step, op, s.position() - 1);
+        switch (op) {
             case 0: bench.probe(s); break;
             case 1: {
-                const uint32_t offset = registers[s.u8() % (sizeof registers / sizeof registers[0])];
+                const size_t choices = bench.variant == Variant::legacy ? all_registers : all_registers - legacy_registers;
+                const uint32_t offset = registers[s.u8() % choices];
                 (void)bench.transport.write(offset, 4, s.u32());
                 break;
             }
@@ -191,26 +267,50 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 for (uint8_t i = 0; i < n && at + i < ram_bytes; ++i) *bench.memory.at(bench.memory.base() + at + i) = s.u8();
                 break;
             }
-            case 5: {  // a descriptor of the guest's choosing
+            case 5: {  // a descriptor of the guest's choosing, anywhere in the ring
                 const uint16_t q = static_cast<uint16_t>(s.u8() % bench.queue_count);
                 if (!bench.queues_set_up[q]) break;
                 const uint16_t index = static_cast<uint16_t>(s.u16() % bench.driver.queue(q).size);
                 const uint64_t addr = bench.address(s);
                 const uint32_t len = (s.u8() & 1) ? s.u32() : s.u8();
-                const uint16_t flags = static_cast<uint16_t>(s.u8() % 8);
-                bench.driver.write_desc(q, index, addr, len, flags, s.u16());
+                if (bench.packed(q)) {
+                    const uint16_t flags = bench.fuzzed_flags(s);
+                    bench.driver.write_packed(q, index, {addr, len, s.u16(), flags});
+                } else {
+                    const uint16_t flags = static_cast<uint16_t>(s.u8() % 8);
+                    bench.driver.write_desc(q, index, addr, len, flags, s.u16());
+                }
                 break;
             }
-            case 6: {  // an avail entry of the guest's choosing
+            case 6: {  // split: an avail entry of the guest's choosing; packed: a list made
+                       // available at the driver's next slots (lap flags, or any flags)
                 const uint16_t q = static_cast<uint16_t>(s.u8() % bench.queue_count);
                 if (!bench.queues_set_up[q]) break;
-                bench.driver.publish(q, s.u16());
+                if (bench.packed(q)) {
+                    const uint8_t shape = s.u8();
+                    std::vector<PackedDesc> list;
+                    for (int i = 0; i <= (shape & 3); ++i) {
+                        const uint64_t addr = bench.address(s);
+                        const uint32_t len = (s.u8() & 1) ? s.u32() : s.u8();
+                        const uint16_t id = (shape & 4) ? s.u16() : static_cast<uint16_t>(s.u8() % bench.driver.queue(q).size);
+                        list.push_back({addr, len, id, bench.fuzzed_flags(s)});
+                    }
+                    bench.driver.add_packed_raw(q, list, (shape & 8) != 0);
+                } else {
+                    bench.driver.publish(q, s.u16());
+                }
                 if (s.u8() & 1) (void)bench.transport.write(mmio::queue_notify, 4, q);
                 break;
             }
-            case 7: {
+            case 7: {  // split: the avail index; packed: the driver's event suppression
                 const uint16_t q = static_cast<uint16_t>(s.u8() % bench.queue_count);
-                if (bench.queues_set_up[q]) bench.driver.set_avail_idx(q, s.u16());
+                if (!bench.queues_set_up[q]) break;
+                if (bench.packed(q)) {
+                    const uint16_t flags = s.u16();
+                    bench.driver.set_driver_event(q, flags, s.u16());
+                } else {
+                    bench.driver.set_avail_idx(q, s.u16());
+                }
                 break;
             }
             case 8:
@@ -238,14 +338,22 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
                 (void)bench.driver.handle_interrupt();
                 break;
             }
-            default: {
+            default: {  // split: used_event; packed: the device's event suppression (our area)
                 const uint16_t q = static_cast<uint16_t>(s.u8() % bench.queue_count);
-                if (bench.queues_set_up[q]) bench.driver.set_used_event(q, s.u16());
+                if (!bench.queues_set_up[q]) break;
+                if (bench.packed(q)) {
+                    const uint64_t area = bench.driver.queue(q).used;
+                    bench.memory.write<uint16_t>(area + packed::event_off_wrap_offset, s.u16());
+                    bench.memory.write<uint16_t>(area + packed::event_flags_offset, s.u16());
+                } else {
+                    bench.driver.set_used_event(q, s.u16());
+                }
                 break;
             }
         }
         if (bench.transport.needs_service()) (void)bench.transport.service();
     }
+    if (trace) report(bench);
 
     // However the guest behaved, a reset completes and leaves nothing behind.
     bench.memory.fail_map_request_after = -1;
