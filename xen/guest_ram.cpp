@@ -89,7 +89,7 @@ Status GuestRam::map_chunk(size_t, uint32_t* entry, uint64_t chunk_gpa, VirtAddr
     }
     Status called = dm_.map_foreign(guest_frames, our_frames, entry_errors);
     if (!called.ok()) {
-        (void)frames_.free(first, chunk_pages);
+        (void)frames_.free(first, chunk_pages);  // the very run just allocated: cannot fail
         return called.error();
     }
     size_t refused = 0;
@@ -108,7 +108,7 @@ Status GuestRam::map_chunk(size_t, uint32_t* entry, uint64_t chunk_gpa, VirtAddr
     stats_.frames_refused += refused;
     if (refused == chunk_pages) {
         // Nothing of the guest is here (beyond its RAM): no frame was placed.
-        (void)frames_.free(first, chunk_pages);
+        (void)frames_.free(first, chunk_pages);  // the very run just allocated: cannot fail
         return Err::fault;
     }
     Status mapped;
@@ -237,19 +237,38 @@ bool GuestRam::drain(size_t budget) {
         uint64_t first = Chunk::first_frame(chunk);
         while (budget > 0 && drain_page_ < chunk_pages) {
             // A hole had nothing placed: Xen says so (a wasted call, only for partial chunks).
+            // In a whole chunk every frame was placed: a refusal leaves a page there for good.
             Status removed = hv_.remove_from_physmap(Gfn{first + drain_page_});
-            if (removed.ok()) ++stats_.pages_drained;
+            if (removed.ok())
+                ++stats_.pages_drained;
+            else if (!(chunk & Chunk::partial))
+                drain_refused_ = true;
             ++drain_page_;
             --budget;
         }
         if (drain_page_ == chunk_pages) {
-            (void)frames_.free(Gfn{first}, chunk_pages);
+            give_back(Gfn{first});
             table[drain_chunk_] = 0;
             drain_page_ = 0;
             ++drain_chunk_;
         }
     }
     return draining_count_ > 0;
+}
+
+void GuestRam::give_back(Gfn first) {
+    if (drain_refused_) {
+        // Xen still holds a page at one of these frames: they must never be handed out again.
+        frames_.withhold(first, chunk_pages);
+        ++stats_.chunks_withheld;
+        drain_refused_ = false;
+        LOG_WARN("domain %u: Xen refused to remove a foreign page at frames %#llx+512: kept out of use", dm_.target(),
+                 static_cast<unsigned long long>(first.value));
+        return;
+    }
+    if (Status freed = frames_.free(first, chunk_pages); !freed.ok())
+        LOG_ERROR("frames %#llx+512 not given back: %s", static_cast<unsigned long long>(first.value),
+                  err_name(freed.error()));
 }
 
 void GuestRam::release_reservations() {

@@ -58,6 +58,7 @@ public:
         uint64_t faults = 0;            // addresses that are not (mappable) guest RAM
         uint64_t invalidations = 0;
         uint64_t pages_drained = 0;     // our frames given back to Xen after invalidation
+        uint64_t chunks_withheld = 0;   // runs kept out of use: Xen refused to remove a page
     };
 
     GuestRam(DeviceModel& dm, Hypervisor& hv, FrameAllocator& frames, Mapper& mapper);
@@ -96,6 +97,7 @@ private:
     Result<VirtAddr> va_of(uint64_t gpa) const;
     Result<size_t> group_of(uint64_t gpa) const;
     bool page_present(VirtAddr va) const;
+    void give_back(Gfn first);
 
     DeviceModel& dm_;
     Hypervisor& hv_;
@@ -112,6 +114,7 @@ private:
     size_t draining_count_ = 0;
     size_t drain_chunk_ = 0;  // within draining_[0]
     size_t drain_page_ = 0;   // within that chunk
+    bool drain_refused_ = false;
     bool logged_enomem_ = false;
     Stats stats_;
 };

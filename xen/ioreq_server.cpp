@@ -49,7 +49,9 @@ Status IoreqServer::create() {
     Status built = [&]() -> Status {
         page_gfn_ = TRY(frames_.allocate());
         if (Status acquired = dm_.acquire_ioreq_page(id_, page_gfn_); !acquired.ok()) {
-            (void)frames_.free(page_gfn_);  // nothing was placed there
+            if (Status freed = frames_.free(page_gfn_); !freed.ok())  // nothing was placed there
+                LOG_ERROR("frame %#llx not given back: %s", static_cast<unsigned long long>(page_gfn_.value),
+                          err_name(freed.error()));
             return acquired;
         }
         page_placed_ = true;
@@ -87,12 +89,16 @@ Status IoreqServer::destroy() {
         Hypervisor hv(hc_);
         Status removed = hv.remove_from_physmap(page_gfn_);
         note(removed);
-        // A frame Xen still backs must never be handed out again: keep it (counted by the log).
-        if (removed.ok() || gone(removed))
-            (void)frames_.free(page_gfn_);
-        else
+        // A frame Xen still backs must never be handed out again: it is withheld, and counted.
+        if (removed.ok() || gone(removed)) {
+            if (Status freed = frames_.free(page_gfn_); !freed.ok())
+                LOG_ERROR("ioreq page frame %#llx not given back: %s", static_cast<unsigned long long>(page_gfn_.value),
+                          err_name(freed.error()));
+        } else {
+            frames_.withhold(page_gfn_);
             LOG_WARN("ioreq page of domain %u stays at gfn %#llx: %s", target(),
                      static_cast<unsigned long long>(page_gfn_.value), err_name(removed.error()));
+        }
         page_placed_ = false;
     }
     note(dm_.destroy_ioreq_server(id_));

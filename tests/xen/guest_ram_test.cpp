@@ -237,3 +237,16 @@ TEST(DeviceMemory, AGrantSpanLongerThanABatchIsRefused) {
     virtio::RequestMapping mapping;
     CHECK_EQUAL(Err::too_big, view->map_request(ranges, out, mapping).error());
 }
+
+TEST(GuestRam, AFrameXenWillNotGiveBackIsWithheldNotReused) {
+    uint64_t free_before = frames.free_frames();
+    CHECK(guest_ram->translate(ram, 1).ok());
+    guest_ram->invalidate();
+    xen_memory.fail_remove_from_physmap = -XEN_EBUSY;
+    while (guest_ram->drain(512)) {
+    }
+    UNSIGNED_LONGLONGS_EQUAL(1, guest_ram->stats().chunks_withheld);
+    UNSIGNED_LONGLONGS_EQUAL(free_before - GuestRam::chunk_pages, frames.free_frames());
+    UNSIGNED_LONGLONGS_EQUAL(GuestRam::chunk_pages, frames.withheld_frames());
+    xen_memory.fail_remove_from_physmap = 0;
+}
