@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "kernel/clock.h"
+#include "kernel/limits.h"
 #include "kernel/timer_queue.h"
 
 namespace domd {
@@ -58,7 +59,7 @@ struct EventLoopStats {
 
 class EventLoop {
 public:
-    static constexpr size_t max_sources = 8;
+    static constexpr size_t max_sources = limits::max_event_sources;
 
     EventLoop(EventLoopPlatform& platform, IdleMode mode)
         : platform_(platform), mode_(mode), sources_polling_(mode != IdleMode::block) {}

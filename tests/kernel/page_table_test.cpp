@@ -738,3 +738,52 @@ TEST(AddressSpace, MappingsReleasedInABatchShareOneCompletion) {
     CHECK(std::find(complete, tlb.events.end(), "publish") == tlb.events.end());  // after every unmap
     UNSIGNED_LONGLONGS_EQUAL(0, space->live_mappings());
 }
+
+// ---- reservations: a guest's RAM mapped piecewise at fixed places ----------------------------
+
+TEST(AddressSpace, AReservationTakesMappingsAtFixedPlacesInBlocksWhereAligned) {
+    auto base = space->reserve(8 * block_bytes);
+    CHECK(base.ok());
+    CHECK(is_aligned(base.value().value, block_bytes));
+    VirtAddr at = base.value() + 2 * block_bytes;
+    CHECK(space->map_at(at, PhysAddr{0x80000000}, block_bytes, MapAttrs::read_write()).ok());
+    CHECK_EQUAL(2, space->to_phys(at).ok() ? table->translate(at).value().level : -1);  // one 2 MiB block
+    CHECK(space->map_at(at + block_bytes + page_size, PhysAddr{0x90001000}, page_size, MapAttrs::read_write()).ok());
+    CHECK_EQUAL(3, table->translate(at + block_bytes + page_size).value().level);
+    CHECK_EQUAL(Err::busy, space->release(base.value(), 8 * block_bytes).error());  // still mapped in it
+    CHECK(space->unmap_at(at, block_bytes).ok());
+    CHECK(space->unmap_at(at + block_bytes + page_size, page_size).ok());
+    CHECK(space->release(base.value(), 8 * block_bytes).ok());
+}
+
+TEST(AddressSpace, MapAtStaysInsideItsReservationAtBothEdges) {
+    VirtAddr base = space->reserve(2 * block_bytes).value();
+    VirtAddr last = base + (2 * block_bytes - page_size);
+    CHECK(space->map_at(last, PhysAddr{0x80000000}, page_size, MapAttrs::read_write()).ok());  // the last page
+    CHECK_EQUAL(Err::invalid, space->map_at(last + page_size, PhysAddr{0x80001000}, page_size,
+                                            MapAttrs::read_write()).error());  // just past it
+    CHECK_EQUAL(Err::invalid, space->map_at(last, PhysAddr{0x80001000}, 2 * page_size,
+                                            MapAttrs::read_write()).error());  // straddling the end
+    CHECK_EQUAL(Err::invalid, space->map_at(VirtAddr{base.value - page_size}, PhysAddr{0x80002000}, page_size,
+                                            MapAttrs::read_write()).error());  // just before it
+    CHECK_EQUAL(Err::invalid, space->map_at(base + 16, PhysAddr{0x80003000}, page_size,
+                                            MapAttrs::read_write()).error());  // VA not page aligned
+    CHECK_EQUAL(Err::invalid, space->map_at(base, PhysAddr{0x80003010}, page_size,
+                                            MapAttrs::read_write()).error());  // PA not page aligned
+    CHECK_EQUAL(Err::invalid, space->map_at(VirtAddr{~uint64_t{0} & ~page_mask}, PhysAddr{0x80004000}, 2 * page_size,
+                                            MapAttrs::read_write()).error());  // wraps
+    CHECK(space->unmap_at(last, page_size).ok());
+    CHECK_EQUAL(Err::invalid, space->unmap_at(last + page_size, page_size).error());
+    CHECK(space->release(base, 2 * block_bytes).ok());
+    CHECK_EQUAL(Err::invalid, space->release(base, 2 * block_bytes).error());  // gone already
+}
+
+TEST(AddressSpace, ReservationsAreBoundedAndComeBack) {
+    std::vector<VirtAddr> held;
+    for (size_t i = 0; i < limits::max_reservations; ++i) held.push_back(space->reserve(block_bytes).value());
+    CHECK_EQUAL(Err::no_space, space->reserve(block_bytes).error());
+    CHECK(space->release(held.back(), block_bytes).ok());
+    held.pop_back();
+    CHECK(space->reserve(block_bytes).ok());
+    CHECK_EQUAL(Err::invalid, space->reserve(block_bytes + page_size).error());  // whole blocks only
+}
