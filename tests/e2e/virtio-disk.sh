@@ -100,6 +100,15 @@ wait_for 30 only_domains Domain-0 domd || fail "guest B still in xl list after 3
 
 check_no_crash domd "$dmark"
 since_mark domd "$dmark" | tr -d '\r' | grep -Ei 'flush|segment|virtio' | tail -n 8 | sed 's/^/E2E:   domd: /'
+# domd's own count, from the device's closing line: the guests' fsyncs arrived as FLUSH requests
+# and large IO as multi-segment requests (SEG_MAX honoured), not just negotiated.
+closing=$(since_mark domd "$dmark" | tr -d '\r' | grep 'virtio-disk: domain .* requests in ')
+[ -n "$closing" ] || fail "domd logged no request counts when the guests' devices closed"
+flushes=$(echo "$closing" | sed -n 's/.* flush \([0-9]*\) .*/\1/p' | awk '{n += $1} END {print n + 0}')
+multi=$(echo "$closing" | sed -n 's/.*multi-segment \([0-9]*\);.*/\1/p' | awk '{n += $1} END {print n + 0}')
+[ "$flushes" -gt 0 ] || fail "domd served no FLUSH request"
+[ "$multi" -gt 0 ] || fail "domd served no multi-segment request"
+step "domd served $flushes FLUSH and $multi multi-segment requests"
 step "domd's RAM: $(xl list domd | awk 'NR == 2 {print $3}') MiB (memory= in domd.cfg)"
 xl shutdown -w domd || fail "xl shutdown domd"
 wait_for 30 domain_gone domd || fail "domd still there after shutdown"
