@@ -20,7 +20,9 @@ Status DiskView::submit(BlockIo& io) {
     return disk_->submit(io);
 }
 
-Status DiskCatalog::add(std::string_view name, BlockDevice& disk) {
+DeviceProfile DiskView::profile() const { return catalog_ ? catalog_->disks_[index_].profile : DeviceProfile{}; }
+
+Status DiskCatalog::add(std::string_view name, BlockDevice& disk, DeviceProfile profile) {
     if (name.empty()) return Err::invalid;
     if (name.size() > max_name) return Err::name_too_long;
     for (size_t i = 0; i < count_; ++i)
@@ -30,6 +32,7 @@ Status DiskCatalog::add(std::string_view name, BlockDevice& disk) {
     memcpy(e.name, name.data(), name.size());
     e.name_len = name.size();
     e.disk = &disk;
+    e.profile = profile;
     return ok_status();
 }
 

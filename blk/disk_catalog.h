@@ -16,6 +16,14 @@ namespace domd::blk {
 
 class DiskCatalog;
 
+// How the devices that serve one disk present themselves (set per disk by the operator: a
+// guest cannot choose). The transport reads it when it builds a guest's device.
+struct DeviceProfile {
+    bool legacy_mmio = false;   // virtio-mmio version 1 (virtio 1.2 section 4.2.4): no VERSION_1
+    bool packed_rings = true;   // offer VIRTIO_F_RING_PACKED beside split rings (version 2 only)
+    bool operator==(const DeviceProfile&) const = default;
+};
+
 // One device's access to a catalogued disk: a BlockDevice that refuses changes when opened
 // read-only, and gives the disk back (DiskCatalog::close) when closed or destroyed.
 class DiskView final : public BlockDevice {
@@ -32,6 +40,8 @@ public:
     bool read_only() const override { return !writable_ || (disk_ && disk_->read_only()); }
     bool supports_discard() const override { return disk_ && disk_->supports_discard(); }
     Status submit(BlockIo& io) override;
+    // The disk's device profile (the default one while closed).
+    DeviceProfile profile() const;
 
 private:
     friend class DiskCatalog;
@@ -47,7 +57,7 @@ public:
     static constexpr size_t max_name = 32;
 
     // Err::exists for a name already there, Err::name_too_long, Err::no_space past max_disks.
-    Status add(std::string_view name, BlockDevice& disk);
+    Status add(std::string_view name, BlockDevice& disk, DeviceProfile profile = {});
     // Opens `name` into `view`. Err::not_found: no such disk; Err::busy: it has a writer, or
     // (for a writable open) readers; Err::read_only: writable asked of a read-only disk.
     Status open(std::string_view name, bool writable, DiskView& view);
@@ -64,6 +74,7 @@ private:
         char name[max_name];
         size_t name_len = 0;
         BlockDevice* disk = nullptr;
+        DeviceProfile profile;
         uint32_t readers = 0;
         bool writer = false;
     };

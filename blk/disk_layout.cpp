@@ -56,15 +56,23 @@ Result<size_t> parse_disk_layout(std::string_view text, uint64_t total, std::spa
         if (!valid_name(name)) return Err::invalid;
         std::string_view size_text;
         bool read_only = false;
+        DeviceProfile profile;
+        bool legacy = false, split = false;
+        bool flagged = false;  // a flag was seen: the size, if any, came before it
         while (!entry.empty()) {
             std::string_view field = take(entry, ':');
-            if (field == "ro" && !read_only)
-                read_only = true;
-            else if (size_text.empty() && !read_only && !field.empty())
+            bool* flag = field == "ro" ? &read_only : field == "legacy" ? &legacy : field == "split" ? &split : nullptr;
+            if (flag != nullptr && !*flag) {
+                *flag = true;
+                flagged = true;
+            } else if (flag == nullptr && size_text.empty() && !flagged && !field.empty()) {
                 size_text = field;
-            else
-                return Err::invalid;
+            } else {
+                return Err::invalid;  // a repeated flag, a second size, a size after a flag
+            }
         }
+        profile.legacy_mmio = legacy;
+        profile.packed_rings = !split && !legacy;  // packed rings need version 2
         for (size_t i = 0; i < count; ++i)
             if (out[i].name_view() == name) return Err::exists;
         if (count == out.size()) return Err::too_big;
@@ -83,6 +91,7 @@ Result<size_t> parse_disk_layout(std::string_view text, uint64_t total, std::spa
         d.offset = offset;
         d.size = size;
         d.read_only = read_only;
+        d.profile = profile;
         offset += size;
         if (last) break;
     }

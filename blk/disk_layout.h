@@ -1,10 +1,12 @@
 // How domd's one ramdisk module becomes named disks: the `disks=` option lists them in order,
-// each taking the next stretch of the module, as `name[:size][:ro]` separated by commas, e.g.
-//   disks=root:24M,scratch:4M,iso:ro
+// each taking the next stretch of the module, as `name[:size][:flag...]` separated by commas, e.g.
+//   disks=root:24M,scratch:4M:legacy,iso:ro
 // Sizes are bytes with an optional K, M or G suffix (powers of 1024) and whole 512-byte
-// sectors; the last disk may leave its size out and takes the rest. Names are what guests give
-// in their disk line's `target=`. Parsed strictly: anything malformed is an error, never a
-// guess.
+// sectors; the last disk may leave its size out and takes the rest. Flags, each at most once and
+// after the size: `ro` (read-only for every guest), `legacy` (its devices use the legacy
+// virtio-mmio transport, version 1, for guests whose drivers need it), `split` (no packed rings
+// offered). Names are what guests give in their disk line's `target=`. Parsed strictly: anything
+// malformed is an error, never a guess.
 #pragma once
 
 #include <cstddef>
@@ -23,6 +25,7 @@ struct DiskSpec {
     uint64_t offset = 0;  // bytes into the module
     uint64_t size = 0;    // bytes
     bool read_only = false;
+    DeviceProfile profile;
     std::string_view name_view() const { return {name, name_len}; }
 };
 

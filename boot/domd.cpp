@@ -136,10 +136,12 @@ Status Domd::start_disk() {
     for (size_t i = 0; i < count; ++i) {
         const blk::DiskSpec& d = specs[i];
         ram_disks_[i].emplace(std::span<uint8_t>(bytes + d.offset, d.size), d.read_only);
-        TRY(disks_.add(d.name_view(), *ram_disks_[i]));
-        LOG_INFO("disk '%s': %llu sectors at +%#llx of the module, %s", d.name,
+        TRY(disks_.add(d.name_view(), *ram_disks_[i], d.profile));
+        LOG_INFO("disk '%s': %llu sectors at +%#llx of the module, %s, virtio-mmio %s", d.name,
                  static_cast<unsigned long long>(d.size / blk::sector_size), static_cast<unsigned long long>(d.offset),
-                 d.read_only ? "read-only" : "read-write");
+                 d.read_only ? "read-only" : "read-write",
+                 d.profile.legacy_mmio ? "version 1 (legacy)" : d.profile.packed_rings ? "version 2, split and packed rings"
+                                                                                       : "version 2, split rings");
     }
     return ok_status();
 }

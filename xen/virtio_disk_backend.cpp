@@ -391,7 +391,12 @@ Task<Status> VirtioDiskBackend::set_up(Disk& disk) {
     blk_options.queue_size = options_.queue_size;
     blk_options.id = disk.id;
     disk.blk.emplace(disk.view, *disk.memory, blk_options);
-    disk.transport.emplace(*disk.blk, *disk.memory, *disk.irq_line);
+    // The transport the operator chose for this disk (disks=name:legacy|split).
+    const blk::DeviceProfile profile = disk.view.profile();
+    virtio::MmioOptions mmio_options;
+    mmio_options.version = profile.legacy_mmio ? virtio::mmio::version_legacy : virtio::mmio::version_2;
+    mmio_options.ring_packed = profile.packed_rings;
+    disk.transport.emplace(*disk.blk, *disk.memory, *disk.irq_line, mmio_options);
     disk.transport->set_polling(polling_);
     if (Status added = g.server->add_window(disk.base, window_size, *disk.transport); !added.ok()) {
         detach(disk);

@@ -64,3 +64,20 @@ TEST(DiskLayout, NamesAtTheirLengthLimit) {
     CHECK(parse(longest).ok());
     CHECK_FALSE(parse(longest + "n").ok());
 }
+
+TEST(DiskLayout, TransportFlagsSetTheDisksDeviceProfile) {
+    LONGS_EQUAL(4, (long)parse("plain:1M,old:1M:legacy,flat:1M:split:ro,both:ro:legacy").value());
+    CHECK(specs[0].profile == blk::DeviceProfile{});
+    CHECK(specs[0].profile.packed_rings && !specs[0].profile.legacy_mmio);
+    CHECK(specs[1].profile.legacy_mmio && !specs[1].profile.packed_rings);  // version 1 has no packed rings
+    CHECK(!specs[1].read_only);
+    CHECK(!specs[2].profile.legacy_mmio && !specs[2].profile.packed_rings && specs[2].read_only);
+    CHECK(specs[3].profile.legacy_mmio && specs[3].read_only && specs[3].size == 29 * mib);
+}
+
+TEST(DiskLayout, TransportFlagsAreStrict) {
+    for (const char* bad : {"a:legacy:legacy", "a:split:1M", "a:1M:legacy:2M", "a:Legacy", "a:1M:packed",
+                            "a:legacy:", "a:1M::split"}) {
+        CHECK_FALSE_TEXT(parse(bad).ok(), bad);
+    }
+}

@@ -359,3 +359,34 @@ TEST(VirtioDiskBackend, ACleanStopDestroysServersAndGivesEverythingBack) {
     w->settle();
     CHECK(w->state_is("6"));
 }
+
+TEST(VirtioDiskBackend, ADisksProfileChoosesItsDevicesTransport) {
+    // The same bytes under two more names: one served by the legacy transport, one without
+    // packed rings (disks=...:legacy, ...:split).
+    CHECK(w->catalog.add("old", w->disk, blk::DeviceProfile{.legacy_mmio = true, .packed_rings = false}).ok());
+    CHECK(w->catalog.add("flat", w->disk, blk::DeviceProfile{.legacy_mmio = false, .packed_rings = false}).ok());
+
+    w->toolstack_adds({{"params", "old"}, {"mode", "r"}});
+    CHECK(w->run_until([&] { return w->state_is("2"); }));
+    {
+        test::FakeVirtioDriver driver(w->shim, w->guest_view);
+        LONGS_EQUAL(1, (long)driver.read32(virtio::mmio::version));
+        CHECK(driver.probe(virtio::features::version_1 | blk::blk_features::flush));
+        CHECK(driver.legacy());
+        uint64_t data = 0;
+        LONGS_EQUAL(blk::blk_status::ok, transfer(*w, driver, false, 5, 4096, data));
+        CHECK(memcmp(w->guest_view.at(data), w->disk_bytes_.data() + 5 * 512, 4096) == 0);
+    }
+    w->toolstack_removes();
+    CHECK(w->run_until([&] { return w->node("state") == "<absent>"; }));
+
+    w->toolstack_adds({{"params", "flat"}, {"mode", "r"}});
+    CHECK(w->run_until([&] { return w->state_is("2"); }));
+    test::FakeVirtioDriver driver(w->shim, w->guest_view);
+    LONGS_EQUAL(2, (long)driver.read32(virtio::mmio::version));
+    CHECK(driver.probe(virtio::features::version_1 | virtio::features::ring_packed));
+    CHECK_FALSE(driver.packed());  // not offered: the driver falls back to split rings
+    uint64_t data = 0;
+    LONGS_EQUAL(blk::blk_status::ok, transfer(*w, driver, false, 7, 4096, data));
+    CHECK(memcmp(w->guest_view.at(data), w->disk_bytes_.data() + 7 * 512, 4096) == 0);
+}
