@@ -306,7 +306,8 @@ Task<Status> Domd::bring_up() {
         !s.ok())
         co_return fail_step("data/domd/loglevel watch", s.error());
     if (Status s = start_disk(); !s.ok()) co_return fail_step("disk", s.error());
-    backend_.emplace(xen::VirtioDiskBackend::Services{hypercall_, *events_, frames_, mapper_, *grant_mapper_, store, machine_},
+    backend_.emplace(xen::VirtioDiskBackend::Services{hypercall_, *events_, frames_, mapper_, *grant_mapper_, store,
+                                                      loop_.timers(), machine_},
                      disks_, xen::VirtioDiskOptions{options_.queues, 256});
     if (!loop_.add_source(*backend_)) co_return fail_step("virtio-disk backend", Err::no_space);
     if (Status s = backend_->start(); !s.ok()) co_return fail_step("virtio-disk backend", s.error());

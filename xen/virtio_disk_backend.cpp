@@ -5,6 +5,7 @@
 
 #include "kernel/log.h"
 #include "kernel/number.h"
+#include "kernel/sleep.h"
 
 namespace domd::xen {
 namespace {
@@ -482,7 +483,7 @@ Task<Status> VirtioDiskBackend::close(Disk& disk) {
     char path[128];
     int n = snprintf(path, sizeof path, "%.*s/state", static_cast<int>(disk.path_len), disk.path);
     Status closed = co_await s_.store.write(std::string_view(path, static_cast<size_t>(n)), "6");
-    // libxl then waits for the backend directory to disappear.
+    co_await SleepFor(s_.timers, s_.clock, closed_linger_ns);
     Status removed = co_await s_.store.rm(disk.path_view());
     if (!removed.ok() && removed.error() != Err::not_found)
         LOG_WARN("virtio-disk: removing %.*s: %s", static_cast<int>(disk.path_len), disk.path, err_name(removed.error()));

@@ -69,8 +69,14 @@ public:
         Mapper& mapper;
         GrantMapper& grants;
         Xenstore& store;
+        TimerQueue& timers;
         const Clock& clock;
     };
+    // How long a Closed device's directory stays after domd wrote Closed. libxl reads the state
+    // node when its watch fires and takes a node already gone for a failed removal ("unable to
+    // remove device"), so it gets a moment to see Closed; it then waits up to 10 s for the
+    // directory to go.
+    static constexpr uint64_t closed_linger_ns = 500'000'000;
     using Options = VirtioDiskOptions;
     struct Stats {
         uint64_t devices_served = 0;

@@ -3,6 +3,7 @@
 #include "tests/test_support.h"
 
 #include "kernel/coroutine_pool.h"
+#include "kernel/sleep.h"
 #include "kernel/task.h"
 
 using namespace domd;
@@ -180,4 +181,47 @@ TEST(Task, APoolBlockSizeIsTheLimitAtItsEdge) {
     CHECK(small != nullptr && large != nullptr);
     coroutine_pool().release(small, 0);
     coroutine_pool().release(large, 0);
+}
+
+namespace {
+struct TestClock final : Clock {
+    uint64_t now = 1000;
+    uint64_t now_ns() const override { return now; }
+};
+Task<Status> nap(TimerQueue& timers, const Clock& clock, uint64_t ns, int& woke) {
+    co_await SleepFor(timers, clock, ns);
+    ++woke;
+    co_return ok_status();
+}
+}  // namespace
+
+TEST(Task, SleepForResumesFromTheTimerQueueAtItsDeadline) {
+    TimerQueue timers;
+    TestClock clock;
+    int woke = 0;
+    Job job;
+    job.start(nap(timers, clock, 500, woke));
+    CHECK(job.running());
+    CHECK_EQUAL(1500u, timers.next_deadline().value_or(0));
+    LONGS_EQUAL(0, timers.run_expired(1499));
+    LONGS_EQUAL(0, woke);
+    LONGS_EQUAL(1, timers.run_expired(1500));
+    LONGS_EQUAL(1, woke);
+    CHECK_FALSE(job.running());
+    CHECK(timers.empty());
+}
+
+TEST(Task, ACancelledSleepLeavesNoTimerBehind) {
+    TimerQueue timers;
+    TestClock clock;
+    int woke = 0;
+    {
+        Job job;
+        job.start(nap(timers, clock, 500, woke));
+        CHECK_FALSE(timers.empty());
+        job.reset();
+        CHECK(timers.empty());  // the frame's timer went with it
+    }
+    LONGS_EQUAL(0, timers.run_expired(1 << 30));
+    LONGS_EQUAL(0, woke);
 }

@@ -76,7 +76,7 @@ struct World {
         rig.xsd.set("/local/domain/1", "", {{xen::XsPerm::none, 0}, {xen::XsPerm::read, 1}});
         rig.xsd.set("/local/domain/1/backend", "", {{xen::XsPerm::none, 1}});
         backend = std::make_unique<xen::VirtioDiskBackend>(
-            xen::VirtioDiskBackend::Services{hc, events, frames, mapper, grants, rig.client, rig.xsd}, catalog);
+            xen::VirtioDiskBackend::Services{hc, events, frames, mapper, grants, rig.client, rig.timers, rig.xsd}, catalog);
     }
     ~World() {
         backend.reset();
@@ -266,6 +266,18 @@ TEST(VirtioDiskBackend, TeardownGoesToClosedRemovesTheDirectoryAndGivesEverythin
     // A new guest's device after that is served again.
     serve();
     LONGS_EQUAL(1, (long)w->backend->live_devices());
+}
+
+TEST(VirtioDiskBackend, ClosedStaysReadableForLibxlBeforeTheDirectoryGoes) {
+    serve();
+    w->toolstack_removes();
+    CHECK(w->run_until([&] { return w->state_is("6"); }));
+    const uint64_t closed_at = w->rig.xsd.clock_ns;
+    // libxl reads the state node when its watch fires: it must still find Closed there.
+    w->settle();
+    CHECK(w->state_is("6"));
+    CHECK(w->run_until([&] { return !w->rig.xsd.exists(be); }));
+    CHECK(w->rig.xsd.clock_ns - closed_at >= xen::VirtioDiskBackend::closed_linger_ns);
 }
 
 TEST(VirtioDiskBackend, AGuestThatIsGoneCountsAsTornDown) {
