@@ -439,6 +439,13 @@ Task<Status> VirtioDiskBackend::refuse(Disk& disk, const char* reason) {
     (void)co_await s_.store.write(std::string_view(path, static_cast<size_t>(n)), reason);
     n = snprintf(path, sizeof path, "%.*s/state", static_cast<int>(disk.path_len), disk.path);
     (void)co_await s_.store.rm(std::string_view(path, static_cast<size_t>(n)));
+    // libxl removes the device's directory, error node included, as it fails the guest's
+    // creation: the last refusal stays readable under domd's own home.
+    char line[96];
+    n = snprintf(line, sizeof line, "domain %u device %u: %s", disk.frontend, disk.devid, reason);
+    if (n > 0)
+        (void)co_await s_.store.write("data/domd/last-refusal",
+                                      std::string_view(line, static_cast<size_t>(n) < sizeof line ? n : sizeof line - 1));
     co_return Err::invalid;
 }
 

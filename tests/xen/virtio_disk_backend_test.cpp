@@ -75,6 +75,7 @@ struct World {
         // What libxl gives a domU: its home, writable by it; backend/ made by the toolstack.
         rig.xsd.set("/local/domain/1", "", {{xen::XsPerm::none, 0}, {xen::XsPerm::read, 1}});
         rig.xsd.set("/local/domain/1/backend", "", {{xen::XsPerm::none, 1}});
+        rig.xsd.set("/local/domain/1/data", "", {{xen::XsPerm::none, 1}});
         backend = std::make_unique<xen::VirtioDiskBackend>(
             xen::VirtioDiskBackend::Services{hc, events, frames, mapper, grants, rig.client, rig.timers, rig.xsd}, catalog);
     }
@@ -291,6 +292,10 @@ TEST(VirtioDiskBackend, AMissingDiskIsRefusedAtOnceWithItsReason) {
     w->toolstack_adds({{"params", "nosuchdisk"}});
     CHECK(w->run_until([&] { return w->node("state") == "<absent>"; }));
     STRCMP_EQUAL("no such disk", w->node("error").c_str());
+    // Still readable once libxl has removed the device's directory.
+    CHECK(w->run_until([&] { return w->rig.xsd.exists("/local/domain/1/data/domd/last-refusal"); }));
+    STRCMP_EQUAL("domain 5 device 51712: no such disk",
+                 w->rig.xsd.get("/local/domain/1/data/domd/last-refusal").value_or("").c_str());
     CHECK(w->dm.servers.empty());
     UNSIGNED_LONGLONGS_EQUAL(1, w->backend->stats().setup_failures);
 }
