@@ -87,20 +87,27 @@ now() { cut -d' ' -f1 /proc/uptime; }
 # since T0: seconds elapsed since now() said T0, one decimal.
 since() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 
-# guest_create NAME DISK-SPEC TEST [KEY=VALUE...]: xl create of the lab guest named NAME with one
+# guest_create NAME DISK-SPEC TEST [KEY=VALUE...]: xl create of the lab guest named NAME with a
 # disk (an xl disk spec, e.g. "$(virtio_disk)" or "$(blkback_disk FILE)", or "" for none),
 # running /tests/TEST.sh with guest_KEY=VALUE parameters (guest_then=idle keeps it up after the
-# test). Kernel options shared by all: console=hvc0 deferred_probe_timeout=0. GUEST_CPUS, when
-# set, pins the guest's vCPUs (xl's cpus=; kept across xl reboot).
+# test). Kernel options shared by all: console=hvc0 deferred_probe_timeout=0. Several disks:
+# their specs separated by ';'. When set: GUEST_CPUS pins the guest's vCPUs (xl's cpus=; kept
+# across xl reboot), GUEST_VCPUS gives it that many vCPUs, GUEST_KERNEL_ARGS go on its kernel
+# command line (e.g. virtio_blk.poll_queues=1: the guest's /init passes MODULE.PARAM=VALUE on).
 # (sh has no local variables: the helpers' own carry a prefix, gc_ here.)
 guest_create() {
     gc_name=$1 gc_disk=$2 gc_params="guest_test=$3"
     shift 3
     for gc_kv in "$@"; do gc_params="$gc_params guest_$gc_kv"; done
     set -- /payload/guest/guest.cfg "name=\"$gc_name\"" \
-        "extra=\"console=hvc0 deferred_probe_timeout=0 $gc_params\""
-    if [ -n "$gc_disk" ]; then set -- "$@" "disk=[\"$gc_disk\"]"; else set -- "$@" 'disk=[]'; fi
+        "extra=\"console=hvc0 deferred_probe_timeout=0 ${GUEST_KERNEL_ARGS:+$GUEST_KERNEL_ARGS }$gc_params\""
+    if [ -n "$gc_disk" ]; then
+        set -- "$@" "disk=[\"$(echo "$gc_disk" | sed 's/ *; */", "/g')\"]"
+    else
+        set -- "$@" 'disk=[]'
+    fi
     [ -z "${GUEST_CPUS:-}" ] || set -- "$@" "cpus=\"$GUEST_CPUS\""
+    [ -z "${GUEST_VCPUS:-}" ] || set -- "$@" "vcpus=$GUEST_VCPUS"
     # On failure xl's own words (e.g. libxl giving up on a backend) go into the E2E lines.
     gc_out=$(xl create "$@" 2>&1) && return 0
     echo "$gc_out" | tail -n 8 | sed 's/^/E2E:   xl create: /'
@@ -111,9 +118,19 @@ guest_create() {
 virtio_disk() {
     echo "backend=${1:-domd}, backendtype=standalone, specification=virtio, vdev=xvda, target=${VIRTIO_TARGET:-disk0}"
 }
-# blkback_disk FILE: Linux blkback in dom0 on a loop device (tools/lab/guest/block-loop).
+# blkback_disk FILE [VDEV]: Linux blkback in dom0 on a loop device (tools/lab/guest/block-loop).
 blkback_disk() {
-    echo "format=raw, vdev=xvda, access=rw, backendtype=phy, script=/payload/guest/block-loop, target=$1"
+    echo "format=raw, vdev=${2:-xvda}, access=rw, backendtype=phy, script=/payload/guest/block-loop, target=$1"
+}
+
+# xl_destroy NAME: xl destroy that also fails on libxl's complaints (a backend that removed its
+# directory too early shows only as "libxl: error: ... unable to remove device").
+xl_destroy() {
+    xd_out=$(xl destroy "$1" 2>&1) || { echo "$xd_out" | sed 's/^/E2E:   xl destroy: /'; return 1; }
+    if echo "$xd_out" | grep -q "libxl: error"; then
+        echo "$xd_out" | sed 's/^/E2E:   xl destroy: /'
+        return 1
+    fi
 }
 
 # guest_wait NAME MARK SECONDS REGEX: waits until the instance started at MARK printed a line

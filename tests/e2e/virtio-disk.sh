@@ -82,7 +82,7 @@ step "guest domain $first -> $(xl domid guest) after the reboot"
 guest_wait guest "$mark" 60 "GUEST: io-loop running"
 sleep 1
 t0=$(now)
-xl destroy guest || fail "xl destroy guest (during IO)"
+xl_destroy guest || fail "xl destroy guest (during IO)"
 wait_for 30 domain_gone guest || fail "the destroyed guest is still in xl list after 30 s"
 wait_for 30 only_domains Domain-0 domd || fail "xl list still shows more than dom0 and domd: $(xl list | awk 'NR > 1 {print $1}' | tr '\n' ' ')"
 step "guest destroyed during IO ($(guest_line guest "$mark" 'io-loop (running|round)' | tail -n 1)); gone from xl list after $(since "$t0") s"
@@ -95,7 +95,7 @@ t0=$(now)
 # shellcheck disable=SC2086
 guest_create guest "$(virtio_disk domd)" disk $params || fail "xl create guest B"
 run_guest_test guest "$mark" "$t0" used
-xl destroy guest || fail "xl destroy guest B"
+xl_destroy guest || fail "xl destroy guest B"
 wait_for 30 only_domains Domain-0 domd || fail "guest B still in xl list after 30 s"
 
 check_no_crash domd "$dmark"
