@@ -1,5 +1,5 @@
 # e2e-payload: guest bench
-# e2e-timeout: 3600
+# e2e-timeout: 7200
 # e2e-smp: 3
 # e2e-xen-args: dom0_max_vcpus=1 dom0_vcpus_pin
 # dom0's side of tools/bench (issue 11): one Linux guest with two disks of the same size, both
@@ -16,15 +16,15 @@
 # disks' interrupts), pCPU 2 domd alone. domd is in event mode (asleep) whenever blkback is
 # measured, so a spinning domd costs blkback nothing.
 #
-# Parameters (e2e.env, from tools/bench): BENCH_ROUNDS (3), BENCH_IOS (2000, per 4 KiB job),
-# BENCH_SEQ_IOS (500, 128 KiB reads), BENCH_GETID (1000), BENCH_IDLE_S (30), BENCH_QUIET_US
+# Parameters (e2e.env, from tools/bench): BENCH_ROUNDS (3), BENCH_IOS (10000, per 4 KiB job),
+# BENCH_SEQ_IOS (2000, 128 KiB reads), BENCH_GETID (2000), BENCH_IDLE_S (30), BENCH_QUIET_US
 # (500, adaptive mode's quiet window).
 . ./lib.sh
 [ -n "${DISK_IMAGE:-}" ] || fail "no disk image in the payload (e2e.env)"
 ROUNDS=${BENCH_ROUNDS:-3}
-IOS=${BENCH_IOS:-2000}
-SEQ_IOS=${BENCH_SEQ_IOS:-500}
-GETID=${BENCH_GETID:-1000}
+IOS=${BENCH_IOS:-10000}
+SEQ_IOS=${BENCH_SEQ_IOS:-2000}
+GETID=${BENCH_GETID:-2000}
 IDLE_S=${BENCH_IDLE_S:-30}
 QUIET_US=${BENCH_QUIET_US:-500}
 t_start=$(now)
