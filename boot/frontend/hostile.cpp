@@ -1055,6 +1055,7 @@ PassResult run_hostile_pass(VirtioDriver& d, const HostileEnv& env) {
         ++result.total;
         // Spread the check reads over the disk, away from its last 16 sectors.
         Ctx c{d, env, (uint64_t{index} * 7919 + (pass == p_grant ? 4099 : 0)) % (env.capacity - 256)};
+        const uint64_t t0 = d.guest().now_ns();
         k.run(c);
 
         // Back to a working device when the case left it needing one.
@@ -1072,9 +1073,11 @@ PassResult run_hostile_pass(VirtioDriver& d, const HostileEnv& env) {
         const bool read_ok = check_read(d, c.check_sector, 8, why, sizeof why);
         if (read_ok && c.acceptable) ++result.passed;
         char line[640];
-        int n = snprintf(line, sizeof line, "HOSTILE: %s/%s -> %.*s%s ; check read %s%s%s\n", d.addressing_name(),
-                         k.name, static_cast<int>(c.len), c.text, restarted ? " (device reset and set up again)" : "",
-                         read_ok ? "ok" : "FAIL (", read_ok ? "" : why, read_ok ? "" : ")");
+        const unsigned long long ms = (d.guest().now_ns() - t0) / 1000000;
+        int n = snprintf(line, sizeof line, "HOSTILE: %s/%s -> %.*s%s ; check read %s%s%s (%llu ms)\n",
+                         d.addressing_name(), k.name, static_cast<int>(c.len), c.text,
+                         restarted ? " (device reset and set up again)" : "", read_ok ? "ok" : "FAIL (",
+                         read_ok ? "" : why, read_ok ? "" : ")", ms);
         if (n > 0) logging::raw({line, static_cast<size_t>(n) < sizeof line ? static_cast<size_t>(n) : sizeof line - 1});
         if (!read_ok) (void)d.start();
     }

@@ -56,7 +56,7 @@ EOT
     rf_shown=0
     rf_end=$(( $(date +%s) + $3 ))
     while :; do
-        rf_lines=$(since_mark hostile "$rf_mark" | tr -d '\r' | grep -E "^$2: |domd (crash|panic)" || true)
+        rf_lines=$(since_mark hostile "$rf_mark" | tr -d '\r' | grep -E "^$2: |domd (crash|panic)| I (hostile|verify) mode: | I register read round trip| I driver: " || true)
         rf_count=$(printf '%s\n' "$rf_lines" | grep -c . || true)
         if [ "$rf_count" -gt "$rf_shown" ]; then
             printf '%s\n' "$rf_lines" | sed -n "$((rf_shown + 1)),${rf_count}p" | sed 's/^/E2E:   /'
@@ -110,4 +110,5 @@ check_no_crash domd "$dmark"
 xl shutdown -w domd || fail "xl shutdown domd"
 wait_for 30 domain_gone domd || fail "domd still there after shutdown"
 check_clean_stop domd "$dmark"
+since_mark domd "$dmark" | tr -d '\r' | grep -E 'virtio-disk: domain .*requests|stopping:' | sed 's/^/E2E:   domd: /'
 step "domd stopped cleanly"
