@@ -1,5 +1,5 @@
 # e2e-payload: frontend
-# e2e-timeout: 900
+# e2e-timeout: 360
 # Issue 12 items 6, 7 and 9: a hostile guest, under real Xen. domd serves its test disk; the
 # project's own frontend (boot/frontend: a freestanding guest built from domd's layers) gets it
 # through the usual libxl line
@@ -91,20 +91,20 @@ wait_for 30 status_is ready || fail "domd never wrote data/domd/status=ready"
 step "domd up as domain $(xl domid domd), label $(xl list -Z domd | awk 'NR == 2 {print $NF}')"
 
 step "1. domd's loop in event mode (idle=block): the hostile cases with guest-physical descriptors"
-run_frontend "mode=hostile pass=gpa" HOSTILE 420
+run_frontend "mode=hostile pass=gpa" HOSTILE 150
 check_no_crash domd "$dmark"
 domain_exists domd || fail "domd is gone after the hostile guest"
 
 step "2. domd's loop polling: the hostile cases with grant descriptors"
 set_mode poll
-run_frontend "mode=hostile pass=grant" HOSTILE 420
+run_frontend "mode=hostile pass=grant" HOSTILE 150
 check_no_crash domd "$dmark"
 domain_exists domd || fail "domd is gone after the hostile guest"
 since_mark domd "$dmark" | tr -d '\r' | grep -E 'WARN|ERROR|virtio-disk: domain' | tail -n 12 | sed 's/^/E2E:   domd: /'
 
 step "3. domd's loop adaptive: a new guest, well-formed requests only: domd still serves, the disk is intact"
 set_mode adaptive
-run_frontend "mode=verify" FRONTEND 300
+run_frontend "mode=verify" FRONTEND 90
 check_no_crash domd "$dmark"
 
 xl shutdown -w domd || fail "xl shutdown domd"
