@@ -52,10 +52,14 @@ struct Ctx {
     bool must_reset = false;  // a chain may still be held by the device: reset before reuse
 
     void vsay(const char* format, va_list args) {
-        if (len >= sizeof text - 1) return;
-        if (len > 0) text[len++] = ',', text[len++] = ' ';
-        int n = vsnprintf(text + len, sizeof text - len, format, args);
-        if (n > 0) len += static_cast<size_t>(n) < sizeof text - len ? static_cast<size_t>(n) : sizeof text - len - 1;
+        if (len > 0) {
+            if (len + 2 >= sizeof text) return;  // full: room for ", " and a terminator or nothing
+            text[len++] = ',';
+            text[len++] = ' ';
+        }
+        const size_t room = sizeof text - len;  // at least 2
+        int n = vsnprintf(text + len, room, format, args);
+        if (n > 0) len += static_cast<size_t>(n) < room ? static_cast<size_t>(n) : room - 1;
     }
     __attribute__((format(printf, 2, 3))) void say(const char* format, ...) {
         va_list args;
@@ -696,6 +700,80 @@ void queue_disabled_with_pending(Ctx& c) {
     c.say(c.d.used_idx() == used_before ? "the pending chain got no used entry" : "the pending chain was used");
 }
 
+// The same head twice in the avail ring before the device used it once (section 2.7.13: a
+// driver never does this). The device may serve it twice, refuse it or need a reset; the data
+// it returns must be the disk's, and nothing it holds may go wrong after.
+void avail_same_head_twice(Ctx& c) {
+    c.must_reset = true;  // a second used entry may come or not: start the ring over after
+    const uint64_t sector = c.check_sector;
+    c.d.put_header(rt::in, sector);
+    c.d.poison_status();
+    c.ring().add(c.hdr(), header_bytes, 0).add(c.data(), 4096, f_write).add(c.status(), 1, f_write);
+    const uint16_t heads[2] = {0, 0};
+    c.d.publish(heads, 2);
+    Reply first = c.d.wait();
+    judge(c, first, a_ok | a_refused);
+    verify_data(c, first, sector, 8);
+    if (first.kind != Kind::used) return;
+    Reply second = c.d.wait(VirtioDriver::default_timeout_ns / 4);
+    if (second.kind == Kind::used) {
+        c.say("a second used entry (id %u, len %u)", second.id, second.len);
+        if (second.id != 0) c.fail("used id %u for head 0", second.id);
+        verify_data(c, second, sector, 8);
+    } else {
+        c.say(second.kind == Kind::needs_reset ? "then NEEDS_RESET" : "no second used entry");
+    }
+}
+
+// A guest resetting the device with requests in flight (issue 12 item 5; section 4.2.2.1: after
+// writing 0 to Status the driver waits until it reads 0). Sixteen 64 KiB reads are published
+// at once and the device is reset right after the notify: the reset must complete (Status
+// reads 0) within a bounded time, and the device must work again after a fresh setup.
+void reset_with_requests_in_flight(Ctx& c) {
+    c.must_reset = true;
+    constexpr uint16_t batch = VirtioDriver::queue_size;
+    constexpr uint32_t sectors = 128;
+    const uint64_t first = c.check_sector % (c.env.capacity - uint64_t{batch} * sectors);
+    uint16_t heads[batch];
+    for (uint16_t n = 0; n < batch; ++n) {
+        c.d.put_header(rt::in, first + uint64_t{sectors} * n, header_bytes * n);
+        *c.d.ptr(Area::status, n) = VirtioDriver::status_poison;
+        ChainWriter(c.d.indirect_table(64u * n), 3)
+            .add(c.hdr(header_bytes * n), header_bytes, 0)
+            .add(c.data(uint64_t{sectors} * 512 * n), sectors * 512, f_write)
+            .add(c.d.addr(Area::status, n), 1, f_write);
+        c.d.desc_table()[n] = VirtqDesc{c.table(64u * n), 48, f_indirect, 0};
+        heads[n] = n;
+    }
+    const uint16_t used_before = c.d.used_idx();
+    c.d.publish(heads, batch);
+    c.d.set_reg(mmio::status, 0);
+    const uint64_t deadline = c.d.guest().now_ns() + VirtioDriver::default_timeout_ns;
+    uint32_t reads = 0;
+    uint32_t status = 0;
+    do {
+        status = c.d.device_status();
+        ++reads;
+    } while (status != 0 && c.d.guest().now_ns() < deadline);
+    const uint16_t used = static_cast<uint16_t>(c.d.used_idx() - used_before);
+    if (status != 0) {
+        c.fail("Status still %#x after %u reads", status, reads);
+        return;
+    }
+    c.say("Status 0 at read %u; %u of %u requests had used entries", reads, used, batch);
+    // Once Status reads 0 the device owns nothing of ours (section 2.1.2 / 3.1.1): no data
+    // buffer, status byte or used entry may change any more.
+    fill(c, Area::data, 0, data_bytes, canary);
+    fill(c, Area::status, 0, batch, canary);
+    const uint16_t used_at_reset = c.d.used_idx();
+    const uint64_t quiet_until = c.d.guest().now_ns() + 200'000'000ull;
+    while (c.d.guest().now_ns() < quiet_until) (void)c.d.guest().hv().yield();
+    expect_intact(c, Area::data, 0, data_bytes, canary, "a data buffer after the reset");
+    expect_intact(c, Area::status, 0, batch, canary, "a status byte after the reset");
+    if (c.d.used_idx() != used_at_reset) c.fail("used index moved after the reset");
+    else c.say("nothing written in the 200 ms after it");
+}
+
 struct RegisterValue {
     const char* name;
     uint32_t offset;
@@ -929,6 +1007,8 @@ constexpr Case cases[] = {
     {"queue-addresses-changed-while-live", queue_areas_while_live, p_both},
     {"queue-ready-rewritten", queue_ready_again, p_both},
     {"queue-disabled-with-request-pending", queue_disabled_with_pending, p_both},
+    {"avail-same-head-twice", avail_same_head_twice, p_both},
+    {"reset-with-16-requests-in-flight", reset_with_requests_in_flight, p_both},
     {"read-only-register-writes", read_only_register_writes, p_both},
     {"odd-width-accesses", odd_widths, p_both},
     {"unused-register-offsets", unused_offsets, p_both},
