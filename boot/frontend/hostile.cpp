@@ -700,6 +700,48 @@ void queue_disabled_with_pending(Ctx& c) {
     c.say(c.d.used_idx() == used_before ? "the pending chain got no used entry" : "the pending chain was used");
 }
 
+// A reset device (Status written 0) forgets its queue (section 2.1.2, 4.2.2.1: QueueReady and
+// the queue registers start over): a chain left in the old ring and notified must never be
+// served, QueueReady = 1 without any setup must not take, and nothing may be written.
+void notify_after_reset(Ctx& c) {
+    c.must_reset = true;
+    c.d.put_header(rt::in, c.check_sector);
+    c.d.poison_status();
+    fill(c, Area::data, 0, 4096, canary);
+    c.ring().add(c.hdr(), header_bytes, 0).add(c.data(), 4096, f_write).add(c.status(), 1, f_write);
+    const uint16_t used_before = c.d.used_idx();
+    c.d.set_reg(mmio::status, 0);
+    const uint32_t status = c.d.device_status();
+    if (status != 0) c.fail("Status %#x after writing 0", status);
+    c.d.put_avail_entry(c.d.avail_idx(), 0);
+    c.d.set_avail_idx(static_cast<uint16_t>(c.d.avail_idx() + 1));
+    c.d.notify();
+    c.d.set_reg(mmio::queue_sel, 0);
+    c.d.set_reg(mmio::queue_ready, 1);
+    const uint32_t ready = c.d.reg(mmio::queue_ready);
+    c.d.notify();
+    const uint64_t quiet_until = c.d.guest().now_ns() + 200'000'000ull;
+    while (c.d.guest().now_ns() < quiet_until) (void)c.d.guest().hv().yield();
+    c.say("after a reset: QueueNotify, QueueReady = 1 (reads %u), QueueNotify", ready);
+    if (ready) c.fail("QueueReady took without setup");
+    if (c.d.used_idx() != used_before) c.fail("the old ring got a used entry");
+    else c.say("no used entry in 200 ms");
+    if (c.d.status_byte() != VirtioDriver::status_poison) c.fail("the status byte was written");
+    expect_intact(c, Area::data, 0, 4096, canary, "the old ring's data buffer");
+}
+
+// DriverFeatures written while the device is live (section 3.1.1: features are fixed at
+// FEATURES_OK): a device that took them would, say, switch to packed rings under the driver.
+void features_written_while_live(Ctx& c) {
+    for (uint32_t sel = 0; sel < 2; ++sel) {
+        c.d.set_reg(mmio::driver_features_sel, sel);
+        c.d.set_reg(mmio::driver_features, sel == 0 ? 0 : 0xffffffff);
+    }
+    c.d.set_reg(mmio::status, c.d.device_status() | virtio::status::features_ok);
+    c.say("DriverFeatures 0 / 0xffffffff (RING_PACKED among them) and FEATURES_OK again while live");
+    reads_still_right(c, 2);
+}
+
 // The same head twice in the avail ring before the device used it once (section 2.7.13: a
 // driver never does this). The device may serve it twice, refuse it or need a reset; the data
 // it returns must be the disk's, and nothing it holds may go wrong after.
@@ -1008,6 +1050,8 @@ constexpr Case cases[] = {
     {"queue-ready-rewritten", queue_ready_again, p_both},
     {"queue-disabled-with-request-pending", queue_disabled_with_pending, p_both},
     {"avail-same-head-twice", avail_same_head_twice, p_both},
+    {"notify-and-queue-ready-after-reset", notify_after_reset, p_both},
+    {"driver-features-written-while-live", features_written_while_live, p_both},
     {"reset-with-16-requests-in-flight", reset_with_requests_in_flight, p_both},
     {"read-only-register-writes", read_only_register_writes, p_both},
     {"odd-width-accesses", odd_widths, p_both},
