@@ -267,7 +267,9 @@ def targets(rows, res):
         v is not None and v <= 0.15 and z == 0)
     ev, fl = row.get(("domd-event", "rr4k-qd1"), {}).get("p50_us"), row.get(("domd-event", "getid"), {}).get("p50_us")
     v = ev / fl if ev and fl else None
-    add("event mode QD1 p50 <= 1.2 x its GET_ID trap floor", fmt(v, 2), v is not None and v <= 1.2)
+    add("event mode QD1 p50 <= 1.2 x its GET_ID trap floor", fmt(v, 2), v is not None and v <= 1.2,
+        "the floor is read through sysfs (a synchronous passthrough request: the guest sleeps and is woken), "
+        "so it carries guest overhead that fio's io_uring path does not")
     ad, po = row.get(("domd-adaptive", "rr4k-qd1"), {}).get("p50_us"), row.get(("domd-poll", "rr4k-qd1"), {}).get("p50_us")
     v = ad / po if ad and po else None
     add("adaptive QD1 p50 <= 1.1 x polled", fmt(v, 2), v is not None and v <= 1.1)
@@ -291,13 +293,15 @@ def targets(rows, res):
         v = row.get((be, job), {}).get("ioreqs_per_request")
         vals.append(f"{be} {job} {fmt(v, 2)} (floor {floor})")
         ok = ok and v is not None and v <= floor + 0.05
+    add("QD1 ioreqs per request at the Linux virtio-mmio floor (3 event, 2 polled, 0 zero-trap)", "; ".join(vals), ok)
     # QD16 "well below 1": where domd polls (event mode re-enables notifications before each sleep,
     # so each submission may kick; its value is in the table).
+    vals, ok = [], True
     for be in ("domd-poll", "domd-adaptive"):
         v = row.get((be, "rr4k-qd16"), {}).get("ioreqs_per_request")
-        vals.append(f"{be} rr4k-qd16 {fmt(v, 2)} (< 1)")
+        vals.append(f"{be} rr4k-qd16 {fmt(v, 2)}")
         ok = ok and v is not None and v < 1
-    add("ioreqs per request at the Linux virtio-mmio floor", "; ".join(vals), ok)
+    add("QD16 ioreqs per request well below 1 (polled, adaptive)", "; ".join(vals), ok)
     return t
 
 
@@ -374,7 +378,7 @@ def print_report(res, rows, tgts, hb, wall, host_load):
     print()
     print("issue 11 targets:")
     for t in tgts:
-        print(f"  [{'met' if t['met'] else 'MISSED'}] {t['target']}: {t['value']}")
+        print(f"  [{'met' if t['met'] else 'MISSED'}] {t['target']}: {t['value']}" + (f" ({t['note']})" if t["note"] else ""))
 
 
 def plot(rows, path):
