@@ -52,7 +52,7 @@ round=0
 while [ "$rounds" = 0 ] || [ "$round" -lt "$rounds" ]; do
     for d in $rw; do
         dd if=/dev/urandom of=/tmp/block bs=65536 count=4 2>/dev/null
-        at=$((round % 64 * 4))
+        at=$((round % 32 * 4))  # 64 KiB blocks: up to 8 MiB, the smallest disk here
         dd if=/tmp/block of="/dev/$d" bs=65536 count=4 seek=$at oflag=direct conv=notrunc 2>/dev/null ||
             die "$d: write failed in round $round"
         dd if="/dev/$d" of=/tmp/back bs=65536 count=4 skip=$at iflag=direct 2>/dev/null ||
