@@ -125,12 +125,14 @@ blkback_disk() {
 
 # xl_destroy NAME: xl destroy that also fails on libxl's complaints (a backend that removed its
 # directory too early shows only as "libxl: error: ... unable to remove device").
+# On failure it shows libxl's debug lines about the device states it waited for.
 xl_destroy() {
-    xd_out=$(xl destroy "$1" 2>&1) || { echo "$xd_out" | sed 's/^/E2E:   xl destroy: /'; return 1; }
-    if echo "$xd_out" | grep -q "libxl: error"; then
-        echo "$xd_out" | sed 's/^/E2E:   xl destroy: /'
-        return 1
-    fi
+    xd_t0=$(now)
+    xd_out=$(xl -vvv destroy "$1" 2>&1) && ! echo "$xd_out" | grep -q "libxl: error" && return 0
+    echo "$xd_out" | grep -E "libxl: error|wanted state|backend|removal|timed out" | tail -n 20 |
+        sed 's/^/E2E:   xl destroy: /'
+    echo "E2E:   xl destroy took $(since "$xd_t0") s"
+    return 1
 }
 
 # guest_wait NAME MARK SECONDS REGEX: waits until the instance started at MARK printed a line
