@@ -238,9 +238,9 @@ void Domd::print_boot_facts() {
              static_cast<unsigned long long>(ram >> 20), static_cast<unsigned long long>(platform_.memory[0].base.value),
              machine_.gic_name(), static_cast<unsigned long long>(dt_pa_), static_cast<int>(platform_.model.size()),
              platform_.model.data(), static_cast<int>(platform_.bootargs.size()), platform_.bootargs.data());
-    LOG_INFO("options: loglevel=%s idle=%s quiet_us=%u disk=%s queues=%u xen_console=%d testhooks=%d",
-             logging::level_name(options_.log_level), mode_name(options_.idle), options_.quiet_us, options_.disk_name,
-             options_.queues, options_.xen_console, options_.test_hooks);
+    LOG_INFO("options: loglevel=%s idle=%s quiet_us=%u irq_hold_us=%u disk=%s queues=%u xen_console=%d testhooks=%d",
+             logging::level_name(options_.log_level), mode_name(options_.idle), options_.quiet_us, options_.irq_hold_us,
+             options_.disk_name, options_.queues, options_.xen_console, options_.test_hooks);
     memory_.log_memory_map();
     log_footprint();
 }
@@ -308,7 +308,7 @@ Task<Status> Domd::bring_up() {
     if (Status s = start_disk(); !s.ok()) co_return fail_step("disk", s.error());
     backend_.emplace(xen::VirtioDiskBackend::Services{hypercall_, *events_, frames_, mapper_, *grant_mapper_, store,
                                                       loop_.timers(), machine_},
-                     disks_, xen::VirtioDiskOptions{options_.queues, 256});
+                     disks_, xen::VirtioDiskOptions{options_.queues, 256, options_.irq_hold_us * 1000, 400'000});
     if (!loop_.add_source(*backend_)) co_return fail_step("virtio-disk backend", Err::no_space);
     if (Status s = backend_->start(); !s.ok()) co_return fail_step("virtio-disk backend", s.error());
     if (Status s = store.watch("data/domd/mode", "domd-mode", xen::Xenstore::WatchCallback::to<&Domd::on_mode_node>(this));

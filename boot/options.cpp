@@ -38,6 +38,10 @@ Options parse_options(std::string_view command_line) {
             auto n = parse_unsigned(value);
             ok = n.ok() && n.value() <= 10'000'000;
             if (ok) o.quiet_us = static_cast<uint32_t>(n.value());
+        } else if (key == "irq_hold_us") {
+            auto n = parse_unsigned(value);
+            ok = n.ok() && n.value() <= 10'000;
+            if (ok) o.irq_hold_us = static_cast<uint32_t>(n.value());
         } else if (key == "queues") {
             auto n = parse_unsigned(value);
             ok = n.ok() && n.value() <= limits::max_queues_per_disk;

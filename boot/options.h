@@ -23,6 +23,9 @@ struct Options {
     uint16_t queues = 0;
     // Adaptive idle mode: microseconds without work before the loop sleeps.
     uint32_t quiet_us = 500;
+    // While polled, a deep-queue guest's interrupt waits this long after its last submission
+    // (xen::VirtioDiskOptions::irq_hold_ns); 0: never.
+    uint32_t irq_hold_us = 50;
 };
 
 // Unknown keys and bad values are logged and otherwise ignored (the default stays).

@@ -85,11 +85,46 @@ const char* explain(Err e) {
 // ---- the interrupt line ----------------------------------------------------------------------
 
 void VirtioDiskBackend::IrqLine::notify() {
+    if (backend_.polling_ && backend_.options_.irq_hold_ns && last_batch_ > 1) {
+        if (!held_) {
+            held_ = true;
+            held_since_ = backend_.s_.clock.now_ns();
+            ++backend_.stats_.irq_holds;
+        }
+        return;  // the loop raises it once the guest's burst ends (poll())
+    }
+    raise();
+}
+
+void VirtioDiskBackend::IrqLine::raise() {
+    held_ = false;
+    const uint64_t used = disk_.used_total();
+    last_batch_ = used - used_at_last_raise_;
+    used_at_last_raise_ = used;
     if (!guest_.server) return;
     if (guest_.server->device_model().set_irq_level(irq_, true).ok())
         ++backend_.stats_.irq_raises;
     else
         ++backend_.stats_.irq_failures;
+}
+
+uint64_t VirtioDiskBackend::Disk::used_total() const {
+    uint64_t n = 0;
+    if (transport)
+        for (uint16_t q = 0; q < transport->queue_count(); ++q) n += transport->queue(q).stats().used;
+    return n;
+}
+
+uint64_t VirtioDiskBackend::Disk::chains_total() const {
+    uint64_t n = 0;
+    if (transport)
+        for (uint16_t q = 0; q < transport->queue_count(); ++q) n += transport->queue(q).stats().chains;
+    return n;
+}
+
+void VirtioDiskBackend::release_held_interrupts() {
+    for (Disk& d : disks_slots_)
+        if (d.irq_line && d.irq_line->held()) d.irq_line->raise();
 }
 
 // ---- setup and teardown of the backend ---------------------------------------------------------
@@ -124,6 +159,7 @@ Status VirtioDiskBackend::start() {
 }
 
 void VirtioDiskBackend::set_polling(bool polling) {
+    if (!polling) release_held_interrupts();  // nothing waits for a loop that is about to sleep
     polling_ = polling;
     for (Guest& g : guests_)
         if (g.used && g.server && g.server->created()) g.server->set_polling(polling);
@@ -383,7 +419,7 @@ Task<Status> VirtioDiskBackend::set_up(Disk& disk) {
     ++g.devices;
     snprintf(disk.id, sizeof disk.id, "domd-%u-%u", disk.frontend, disk.devid);
     disk.memory.emplace(*g.ram, s_.grants, disk.frontend);
-    disk.irq_line.emplace(*this, g, disk.irq);
+    disk.irq_line.emplace(*this, g, disk, disk.irq);
     blk::VirtioBlkOptions blk_options;
     // One queue per guest vCPU unless the options say how many (virtio-mmio has one interrupt
     // per device: queues buy per-vCPU submission and poll queues, not interrupts).
@@ -605,6 +641,19 @@ bool VirtioDiskBackend::poll() {
     for (Disk& d : disks_slots_) {
         if (d.phase != Disk::Phase::serving || !d.transport) continue;
         if (d.transport->needs_service()) did |= d.transport->service();
+        if (d.irq_line && d.irq_line->held()) {
+            // Held while the guest keeps submitting: raised once it paused for irq_hold_ns.
+            const uint64_t now = s_.clock.now_ns();
+            const uint64_t chains = d.chains_total();
+            if (chains != d.chains_seen) {
+                d.chains_seen = chains;
+                d.last_pop_ns = now;
+            }
+            if (now - d.last_pop_ns >= options_.irq_hold_ns || now - d.irq_line->held_since() >= options_.irq_hold_max_ns) {
+                d.irq_line->raise();
+                did = true;
+            }
+        }
         if (d.published_state < state_connected && (d.transport->device_status() & driver_ok)) {
             // The guest's driver is up: Connected (libxl does not wait for it; tools look).
             char path[128];
@@ -633,6 +682,7 @@ bool VirtioDiskBackend::ready() const {
 }
 
 bool VirtioDiskBackend::prepare_to_block() {
+    release_held_interrupts();
     bool pending = false;
     for (Disk& d : disks_slots_)
         if (d.phase == Disk::Phase::serving && d.transport) pending |= d.transport->prepare_to_sleep();

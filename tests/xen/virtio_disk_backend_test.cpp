@@ -235,6 +235,79 @@ TEST(VirtioDiskBackend, InPolledModeRequestsAreServedWithoutKicks) {
     LONGS_EQUAL(blk::blk_status::ok, w->guest_view.read<uint8_t>(status));
 }
 
+// While polled, a guest that takes one completion per interrupt (queue depth 1) is interrupted
+// at once; after an interrupt that announced several completions, the next waits until the
+// guest has submitted nothing for irq_hold_ns, or irq_hold_max_ns passed: a guest that keeps a
+// deep queue pays Linux's two register traps per burst, not per completion.
+TEST(VirtioDiskBackend, WhilePolledABurstTakesOneInterruptAndDepthOneNeverWaits) {
+    w->backend->set_polling(true);
+    serve();
+    test::FakeVirtioDriver driver(w->shim, w->guest_view);
+    CHECK(driver.probe(virtio::features::version_1));
+    const xen::VirtioDiskOptions options;
+    uint64_t data = driver.alloc(512, 4096);
+    auto add = [&](uint64_t sector) {
+        blk::VirtioBlkReqHeader header{blk::request_type::in, 0, sector};
+        uint64_t hdr = driver.alloc_bytes(&header, sizeof header);
+        driver.add(0, {{hdr, sizeof header, false}, {data, 512, true}, {driver.alloc(1), 1, true}});
+    };
+    auto irqs = [&] { return w->dm.irq_levels.size(); };
+    auto advance = [&](uint64_t ns) { w->rig.xsd.clock_ns += ns; };
+    // The guest's side of an interrupt: acknowledge it and take what was completed.
+    auto take = [&] {
+        (void)driver.handle_interrupt();
+        return driver.take_used(0).size();
+    };
+
+    // Depth 1: every interrupt at once (the loop's clock does not move here).
+    for (uint64_t i = 0; i < 3; ++i) {
+        size_t before = irqs();
+        add(i);
+        w->settle(5);
+        LONGS_EQUAL(before + 1, irqs());
+        LONGS_EQUAL(1, take());
+    }
+    // A burst in one pass: its interrupt goes at once too (the last one announced one request).
+    size_t before = irqs();
+    for (uint64_t i = 0; i < 4; ++i) add(10 + i);
+    w->settle(5);
+    LONGS_EQUAL(before + 1, irqs());
+    LONGS_EQUAL(4, take());
+    // That interrupt announced four: the next completion's interrupt waits while the guest
+    // goes on submitting, and goes once it stopped for irq_hold_ns.
+    before = irqs();
+    add(20);
+    w->settle(5);
+    advance(options.irq_hold_ns / 2);
+    add(21);
+    w->settle(5);
+    advance(options.irq_hold_ns / 2 + 1000);
+    w->settle(5);
+    LONGS_EQUAL(before, irqs());  // 21 came less than irq_hold_ns ago
+    advance(options.irq_hold_ns / 2);
+    w->settle(5);
+    LONGS_EQUAL(before + 1, irqs());
+    LONGS_EQUAL(2, take());
+    UNSIGNED_LONGLONGS_EQUAL(1, w->backend->stats().irq_holds);
+    // A guest that never stops submitting still gets its interrupt after irq_hold_max_ns.
+    before = irqs();
+    for (uint64_t t = 0; t <= options.irq_hold_max_ns; t += options.irq_hold_ns / 2) {
+        add(30);
+        w->settle(3);
+        advance(options.irq_hold_ns / 2);
+    }
+    w->settle(3);
+    LONGS_EQUAL(before + 1, irqs());
+    // Leaving polled mode raises what is held at once: nothing waits for a sleeping loop.
+    CHECK(take() > 1);
+    before = irqs();
+    add(40);
+    w->settle(3);
+    LONGS_EQUAL(before, irqs());
+    w->backend->set_polling(false);
+    LONGS_EQUAL(before + 1, irqs());
+}
+
 TEST(VirtioDiskBackend, AnInvalidateRemapsAndRequestsGoOn) {
     serve();
     test::FakeVirtioDriver driver(w->shim, w->guest_view);
