@@ -24,9 +24,9 @@ uint64_t read_cells(const fdt32_t* cells, int count) {
 
 }  // namespace
 
-Result<VirtioNode> find_virtio_node(const void* fdt) {
-    int node = fdt_node_offset_by_compatible(fdt, -1, "virtio,mmio");
-    if (node < 0) return Err::not_found;
+namespace {
+
+Result<VirtioNode> read_virtio_node(const void* fdt, int node) {
     VirtioNode v;
     int parent = fdt_parent_offset(fdt, node);
     if (parent < 0) return Err::invalid;
@@ -54,6 +54,26 @@ Result<VirtioNode> find_virtio_node(const void* fdt) {
     return v;
 }
 
+}  // namespace
+
+Result<size_t> find_virtio_nodes(const void* fdt, VirtioNode* out, size_t max) {
+    size_t count = 0;
+    for (int node = fdt_node_offset_by_compatible(fdt, -1, "virtio,mmio"); node >= 0 && count < max;
+         node = fdt_node_offset_by_compatible(fdt, node, "virtio,mmio")) {
+        VirtioNode v = TRY(read_virtio_node(fdt, node));
+        // Insertion by base address.
+        size_t at = count;
+        while (at > 0 && out[at - 1].window.base.value > v.window.base.value) {
+            out[at] = out[at - 1];
+            --at;
+        }
+        out[at] = v;
+        ++count;
+    }
+    if (count == 0) return Err::not_found;
+    return count;
+}
+
 Guest::Guest(uint64_t dt_pa, uint64_t load_pa) : memory_(load_pa), mapper_(memory_.address_space()), dt_pa_(dt_pa) {
     logging::add_sink(&debug_console_);
     logging::add_sink(&boot_log_);
@@ -71,7 +91,7 @@ Status Guest::map_device_tree(uint64_t dt_pa) {
     if (size > max_device_tree) return Err::too_big;
     dt_map_ = TRY(Mapping::create(mapper_, PhysAddr{dt_pa}, size, MapAttrs::read_only()));
     platform_ = TRY(parse_platform(dt_map_.as<void>(), size));
-    virtio_ = TRY(find_virtio_node(dt_map_.as<void>()));
+    virtio_count_ = TRY(find_virtio_nodes(dt_map_.as<void>(), virtio_, max_devices));
     return ok_status();
 }
 
@@ -112,12 +132,14 @@ Status Guest::bring_up(uint32_t grant_frames) {
     if (Status s = start_console(); !s.ok()) LOG_WARN("no PV console (%s): Xen's console only", err_name(s.error()));
     grant_table_.emplace(hv_, mapper_);
     TRY(grant_table_->setup(platform_.grant_table_area, grant_frames));
-    LOG_INFO("RAM %#llx+%llu MiB; virtio-mmio at %#llx+%#llx, INTID %u, backend %s%u; grant table %u refs",
+    LOG_INFO("RAM %#llx+%llu MiB; grant table %u refs; %zu virtio-mmio device(s)",
              static_cast<unsigned long long>(platform_.memory[0].base.value),
-             static_cast<unsigned long long>(platform_.memory[0].size >> 20),
-             static_cast<unsigned long long>(virtio_.window.base.value),
-             static_cast<unsigned long long>(virtio_.window.size), virtio_.intid,
-             virtio_.has_backend ? "domain " : "(no xen,grant-dma link) ", virtio_.backend, grant_table_->refs());
+             static_cast<unsigned long long>(platform_.memory[0].size >> 20), grant_table_->refs(), virtio_count_);
+    for (size_t i = 0; i < virtio_count_; ++i)
+        LOG_INFO("  virtio-mmio %zu at %#llx+%#llx, INTID %u, backend %s%u", i,
+                 static_cast<unsigned long long>(virtio_[i].window.base.value),
+                 static_cast<unsigned long long>(virtio_[i].window.size), virtio_[i].intid,
+                 virtio_[i].has_backend ? "domain " : "(no xen,grant-dma link) ", virtio_[i].backend);
     return ok_status();
 }
 

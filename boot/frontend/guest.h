@@ -37,8 +37,9 @@ struct VirtioNode {
     uint16_t backend = 0;      // its one cell: the backend's domid, whom we grant to
 };
 
-// The first virtio,mmio node of the blob (Err::not_found if none).
-Result<VirtioNode> find_virtio_node(const void* blob);
+// The virtio,mmio nodes of the blob, in ascending address order (libxl places a guest's disks
+// in the order of its disk= line), at most `max` of them; Err::not_found if there is none.
+Result<size_t> find_virtio_nodes(const void* blob, VirtioNode* out, size_t max);
 
 class Guest {
 public:
@@ -51,7 +52,9 @@ public:
     Status bring_up(uint32_t grant_frames);
 
     const Platform& platform() const { return platform_; }
-    const VirtioNode& virtio() const { return virtio_; }
+    static constexpr size_t max_devices = 4;
+    const VirtioNode& virtio(size_t i = 0) const { return virtio_[i]; }
+    size_t virtio_count() const { return virtio_count_; }
     std::string_view bootargs() const { return platform_.bootargs; }
     Mapper& mapper() { return mapper_; }
     xen::Hypervisor& hv() { return hv_; }
@@ -85,7 +88,8 @@ private:
     uint64_t dt_pa_;
     Mapping dt_map_;
     Platform platform_;
-    VirtioNode virtio_;
+    VirtioNode virtio_[max_devices];
+    size_t virtio_count_ = 0;
     std::optional<xen::SharedInfoPage> shared_info_;
     std::optional<xen::EventChannels> events_;
     Mapping console_page_;

@@ -12,6 +12,13 @@
 //   mode=verify             only well-formed requests: a read and a write round trip in both
 //                           addressings, then the whole disk; "FRONTEND: ..." lines, ending
 //                           with "FRONTEND: done P/T" (a later guest is still served correctly)
+//   mode=load               well-formed IO without end on every disk (up to two; boot/frontend/
+//                           load.h): writes read back, WRITE_ZEROES, DISCARD, and on read-only
+//                           disks reads of the image and refused writes; "LOAD: ..." lines,
+//                           ending with "LOAD: done P/T"
+//   addressing=gpa|grant    mode=load's descriptors (default gpa)
+//   rounds=N, seconds=S     mode=load stops after N rounds or S seconds (default: never; the
+//                           guest is then destroyed in the middle of its IO)
 // It powers off when done.
 
 #include <cstdint>
@@ -21,6 +28,7 @@
 #include "arch/arm64/sysreg.h"
 #include "boot/frontend/guest.h"
 #include "boot/frontend/hostile.h"
+#include "boot/frontend/load.h"
 #include "boot/frontend/virtio_driver.h"
 #include "kernel/command_line.h"
 #include "kernel/log.h"
@@ -33,26 +41,48 @@ namespace domd::frontend {
 namespace {
 
 alignas(Guest) unsigned char guest_storage[sizeof(Guest)];
-// The device's rings and buffers: guest RAM of our own, page aligned.
-alignas(page_size) uint8_t arena[arena_pages * page_size];
+// The devices' rings and buffers: guest RAM of our own, page aligned. mode=load drives every
+// disk the guest has, the others the first.
+constexpr size_t max_load_devices = 2;
+alignas(page_size) uint8_t arenas[max_load_devices][arena_pages * page_size];
+alignas(VirtioDriver) unsigned char driver_storage[max_load_devices][sizeof(VirtioDriver)];
+// Placement storage: a global with a destructor would need a global constructor (refused).
+alignas(Mapping) unsigned char window_storage[max_load_devices][sizeof(Mapping)];
 
-enum class Mode : uint8_t { hostile, verify };
+enum class Mode : uint8_t { hostile, verify, load };
 
 struct Options {
     Mode mode = Mode::hostile;
     bool gpa = true;    // pass=gpa|grant|both: the addressings of the hostile passes
     bool grant = true;
+    Addressing load_addressing = Addressing::physical;  // mode=load: addressing=gpa|grant
+    LoadOptions load;
 };
+
+bool parse_u32(std::string_view text, uint32_t& out) {
+    if (text.empty() || text.size() > 9) return false;
+    uint32_t v = 0;
+    for (char ch : text) {
+        if (ch < '0' || ch > '9') return false;
+        v = v * 10 + static_cast<uint32_t>(ch - '0');
+    }
+    out = v;
+    return true;
+}
 
 Options parse_options(std::string_view bootargs) {
     Options o;
     auto visit = [&o](std::string_view key, std::string_view value) {
-        if (key == "mode" && (value == "hostile" || value == "verify")) {
-            o.mode = value == "verify" ? Mode::verify : Mode::hostile;
+        if (key == "mode" && (value == "hostile" || value == "verify" || value == "load")) {
+            o.mode = value == "verify" ? Mode::verify : value == "load" ? Mode::load : Mode::hostile;
         } else if (key == "pass" && (value == "gpa" || value == "grant" || value == "both")) {
             o.gpa = value != "grant";
             o.grant = value != "gpa";
-        } else if (key == "mode" || key == "pass") {
+        } else if (key == "addressing" && (value == "gpa" || value == "grant")) {
+            o.load_addressing = value == "grant" ? Addressing::grant : Addressing::physical;
+        } else if (key == "rounds" && parse_u32(value, o.load.rounds)) {
+        } else if (key == "seconds" && parse_u32(value, o.load.seconds)) {
+        } else if (key == "mode" || key == "pass" || key == "addressing" || key == "rounds" || key == "seconds") {
             LOG_WARN("%.*s=%.*s: not understood", static_cast<int>(key.size()), key.data(),
                      static_cast<int>(value.size()), value.data());
         }
@@ -107,36 +137,62 @@ private:
     g.power_off();
 }
 
-[[noreturn]] void frontend_main(Guest& g) {
-    const uint64_t t_start = g.now_ns();
-    if (Status s = g.bring_up(1); !s.ok()) stop(g, "HOSTILE", "bring-up failed (device tree, console or grants)");
-    const Options options = parse_options(g.bootargs());
-    const Mode run_mode = options.mode;
-    const char* prefix = run_mode == Mode::hostile ? "HOSTILE" : "FRONTEND";
-    const VirtioNode& node = g.virtio();
+// Maps device `i`, checks it is a virtio-mmio version 2 block device, grants its arena to the
+// backend, and starts it in `addressing`; stops the guest (a FAIL line) if any of that fails.
+VirtioDriver& open_device(Guest& g, size_t i, Addressing addressing, const char* prefix) {
+    const VirtioNode& node = g.virtio(i);
     if (node.window.size < virtio::mmio::window_size) stop(g, prefix, "the virtio-mmio window is smaller than 0x200");
     if (!node.has_backend) stop(g, prefix, "no iommus link to a xen,grant-dma node: whom to grant to?");
-
     auto window = Mapping::create(g.mapper(), node.window.base, page_size, MapAttrs::mmio());
     if (!window.ok()) stop(g, prefix, "cannot map the virtio-mmio window");
-    RawMmio regs(window.value().address() + node.window.base.page_offset());
+    auto* mapped = ::new (static_cast<void*>(window_storage[i])) Mapping(std::move(window.value()));
+    RawMmio regs(mapped->address() + node.window.base.page_offset());
     const uint32_t magic = regs.read32(virtio::mmio::magic_value);
     const uint32_t version = regs.read32(virtio::mmio::version);
     const uint32_t device = regs.read32(virtio::mmio::device_id);
     if (magic != virtio::mmio::magic || version != 2 || device != virtio::device_id::block) {
-        LOG_ERROR("magic %#x version %u device %u", magic, version, device);
+        LOG_ERROR("device %zu: magic %#x version %u device %u", i, magic, version, device);
         stop(g, prefix, "not a virtio-mmio version 2 block device");
     }
+    uint8_t* arena = arenas[i];
     auto arena_pa = g.phys_of(arena);
     auto arena_last = g.phys_of(arena + (arena_pages - 1) * page_size);
     if (!arena_pa.ok() || !arena_last.ok() ||
         arena_last.value().value != arena_pa.value().value + (arena_pages - 1) * page_size)
         stop(g, prefix, "the arena is not contiguous guest RAM");
+    auto* d = ::new (static_cast<void*>(driver_storage[i])) VirtioDriver(g, regs, arena, arena_pa.value());
+    if (Status s = d->grant_arena(node.backend); !s.ok()) stop(g, prefix, "granting the arena failed");
+    d->set_addressing(addressing);
+    if (!d->start().ok()) stop(g, prefix, "the device cannot be set up");
+    return *d;
+}
 
-    VirtioDriver d(g, regs, arena, arena_pa.value());
-    if (Status s = d.grant_arena(node.backend); !s.ok()) stop(g, prefix, "granting the arena failed");
-    d.set_addressing(Addressing::physical);
-    if (!d.start().ok()) stop(g, prefix, "the device cannot be set up");
+[[noreturn]] void load_main(Guest& g, const Options& options, uint64_t t_start) {
+    size_t count = g.virtio_count() < max_load_devices ? g.virtio_count() : max_load_devices;
+    VirtioDriver* drivers[max_load_devices] = {};
+    for (size_t i = 0; i < count; ++i) drivers[i] = &open_device(g, i, options.load_addressing, "LOAD");
+    LOG_INFO("load mode: %zu disk(s) of %zu, %s addressing, rounds=%u seconds=%u; up %llu ms after entry", count,
+             g.virtio_count(), drivers[0]->addressing_name(), options.load.rounds, options.load.seconds,
+             ms_since(g, t_start));
+    LoadResult r = run_load(drivers, count, options.load);
+    for (size_t i = 0; i < count; ++i) (void)drivers[i]->reset();
+    logging::rawf("LOAD: done %llu/%llu in %llu ms\n", static_cast<unsigned long long>(r.passed),
+                  static_cast<unsigned long long>(r.total), ms_since(g, t_start));
+    g.power_off();
+}
+
+[[noreturn]] void frontend_main(Guest& g) {
+    const uint64_t t_start = g.now_ns();
+    // Two grant-table frames: up to two arenas of consecutive refs (arena_pages each).
+    static_assert(max_load_devices * arena_pages + xen::GrantTable::first_free_ref <=
+                  2 * xen::GrantTable::entries_per_frame);
+    if (Status s = g.bring_up(2); !s.ok()) stop(g, "HOSTILE", "bring-up failed (device tree, console or grants)");
+    const Options options = parse_options(g.bootargs());
+    const Mode run_mode = options.mode;
+    if (run_mode == Mode::load) load_main(g, options, t_start);
+    const char* prefix = run_mode == Mode::hostile ? "HOSTILE" : "FRONTEND";
+    const VirtioNode& node = g.virtio();
+    VirtioDriver& d = open_device(g, 0, Addressing::physical, prefix);
     const uint64_t capacity = d.capacity_sectors();
     const uint64_t offered = d.offered_features();
     LOG_INFO("%s mode: backend domain %u, %llu sectors, features offered %#llx, grant refs %u..%u; up %llu ms "

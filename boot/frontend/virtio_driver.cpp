@@ -92,7 +92,7 @@ uint64_t VirtioDriver::wanted_features() const {
     using namespace blk::blk_features;
     const uint64_t want = virtio::features::version_1 | virtio::features::access_platform |
                           virtio::features::indirect_desc | seg_max | size_max | blk_size | flush | discard |
-                          write_zeroes;
+                          write_zeroes | ro;
     return want & offered_features();
 }
 
