@@ -143,10 +143,12 @@ VirtioDriver& open_device(Guest& g, size_t i, Addressing addressing, const char*
     const VirtioNode& node = g.virtio(i);
     if (node.window.size < virtio::mmio::window_size) stop(g, prefix, "the virtio-mmio window is smaller than 0x200");
     if (!node.has_backend) stop(g, prefix, "no iommus link to a xen,grant-dma node: whom to grant to?");
-    auto window = Mapping::create(g.mapper(), node.window.base, page_size, MapAttrs::mmio());
+    // libxl packs a guest's devices 0x200 apart: the second one starts inside a page. The
+    // mapping keeps the offset (kernel/mapper.h), so its address is the device's own.
+    auto window = Mapping::create(g.mapper(), node.window.base, virtio::mmio::window_size, MapAttrs::mmio());
     if (!window.ok()) stop(g, prefix, "cannot map the virtio-mmio window");
     auto* mapped = ::new (static_cast<void*>(window_storage[i])) Mapping(std::move(window.value()));
-    RawMmio regs(mapped->address() + node.window.base.page_offset());
+    RawMmio regs(mapped->address());
     const uint32_t magic = regs.read32(virtio::mmio::magic_value);
     const uint32_t version = regs.read32(virtio::mmio::version);
     const uint32_t device = regs.read32(virtio::mmio::device_id);

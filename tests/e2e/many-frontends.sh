@@ -51,16 +51,18 @@ no_failure() {
         fail "$1: $(load_lines "$1" "$2" | grep -m1 '^LOAD: FAIL')"
     fi
 }
-# round_past_or_failed NAME MARK N: the frontend reported a round past N, or a failure.
-round_past_or_failed() {
-    load_lines "$1" "$2" | grep -q "^LOAD: FAIL" || [ "$(rounds_of "$1" "$2")" -gt "$3" ]
+# round_past_or_over NAME MARK N: the frontend reported a round past N, a failure, or is gone.
+round_past_or_over() {
+    load_lines "$1" "$2" | grep -q "^LOAD: FAIL" || [ "$(rounds_of "$1" "$2")" -gt "$3" ] || domain_gone "$1"
 }
-# wait_rounds NAME MARK N SECONDS: waits for a round past N; fails on a failure line or timeout.
+# wait_rounds NAME MARK N SECONDS: waits for a round past N; fails on a failure line, the guest's
+# death (its console shown) or the timeout.
 wait_rounds() {
-    wait_for "$4" round_past_or_failed "$1" "$2" "$3" || true
+    wait_for "$4" round_past_or_over "$1" "$2" "$3" || true
     no_failure "$1" "$2"
     if [ "$(rounds_of "$1" "$2")" -le "$3" ]; then
-        load_lines "$1" "$2" | tail -n 5 | sed "s/^/E2E:   $1: /"
+        since_mark "$1" "$2" | tr -d '\r' | tail -n 25 | sed "s/^/E2E:   $1: /"
+        domain_gone "$1" && fail "$1 died before a round past $3"
         fail "$1: no round past $3 within $4 s"
     fi
 }
