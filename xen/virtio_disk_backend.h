@@ -84,9 +84,10 @@ public:
     };
     // How long a Closed device's directory stays after domd wrote Closed. libxl reads the state
     // node when its watch fires and takes a node already gone for a failed removal ("unable to
-    // remove device"), so it gets time to see Closed; it then waits up to 10 s for the
-    // directory to go. 500 ms was seen too short with dom0 sharing both pCPUs with a polling
-    // domd and a busy guest under TCG: this delays a guest's teardown by 2 s, never its IO.
+    // remove device", libxl_event.c devstate_callback), so it gets time to see Closed; it then
+    // waits up to 10 s for the directory to go. 500 ms was seen too short with dom0 sharing both
+    // pCPUs with a polling domd and a busy guest under TCG, and in e2e many-frontends: this
+    // delays a guest's teardown by 2 s, never its IO.
     static constexpr uint64_t closed_linger_ns = 2'000'000'000;
     using Options = VirtioDiskOptions;
     struct Stats {

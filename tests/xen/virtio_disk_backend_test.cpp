@@ -354,6 +354,24 @@ TEST(VirtioDiskBackend, ClosedStaysReadableForLibxlBeforeTheDirectoryGoes) {
     CHECK(w->rig.xsd.clock_ns - closed_at >= xen::VirtioDiskBackend::closed_linger_ns);
 }
 
+TEST(VirtioDiskBackend, ClosedStaysLongEnoughForABusyToolstackAndGoesWellInsideItsTenSeconds) {
+    serve();
+    w->toolstack_removes();
+    CHECK(w->run_until([&] { return w->state_is("6"); }));
+    const uint64_t closed_at = w->rig.xsd.clock_ns;
+    // A loaded dom0 took more than 500 ms to act on the state watch (e2e many-frontends: both
+    // devices of a destroyed guest came back "unable to remove device"): 1.5 s later, Closed is
+    // still there to be read.
+    w->settle();  // domd sees its write done and starts the wait (no virtual time passes)
+    w->rig.xsd.clock_ns = closed_at + 1'500'000'000;
+    w->settle();
+    CHECK(w->rig.xsd.exists(be));
+    CHECK(w->state_is("6"));
+    // libxl then waits at most 10 s (LIBXL_DESTROY_TIMEOUT) for the directory to go.
+    CHECK(w->run_until([&] { return !w->rig.xsd.exists(be); }));
+    CHECK(w->rig.xsd.clock_ns - closed_at <= 5'000'000'000);
+}
+
 TEST(VirtioDiskBackend, AGuestThatIsGoneCountsAsTornDown) {
     serve();
     w->dm.guest_gone = true;
