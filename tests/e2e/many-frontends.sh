@@ -118,7 +118,7 @@ echo "$closing" | sed 's/^/E2E:   domd: /'
 discards=$(echo "$closing" | sed -n 's/.* discard \([0-9]*\) .*/\1/p' | awk '{n += $1} END {print n + 0}')
 [ "$discards" -ge 2 ] || fail "domd served $discards DISCARD requests, expected some from each writable disk"
 [ "$(echo "$closing" | grep -c .)" = 4 ] || fail "domd closed $(echo "$closing" | grep -c .) devices, expected 4"
-step "domd served $discards DISCARD requests over 4 devices"
+step "domd served $discards DISCARD requests over 4 devices (those on the read-only disk refused, as the frontends checked)"
 check_no_crash domd "$dmark"
 xl shutdown -w domd || fail "xl shutdown domd"
 wait_for 30 domain_gone domd || fail "domd still there after shutdown"
