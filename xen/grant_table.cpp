@@ -154,6 +154,11 @@ Status GrantTable::end_access(grant_ref_t ref) {
     return ok_status();
 }
 
+bool GrantTable::mapped_by_peer(grant_ref_t ref) const {
+    if (!entries_ || ref >= refs_) return false;
+    return load_acquire(&entries_[ref].flags) & (GTF_reading | GTF_writing);
+}
+
 // ---- GrantMapping --------------------------------------------------------------------------
 
 Result<VirtAddr> GrantMapping::page(size_t i) const {

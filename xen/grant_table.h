@@ -78,6 +78,10 @@ public:
     // Revokes a grant unless the peer has it mapped (GTF_reading/GTF_writing): Err::busy then.
     // A ref beyond the table is Err::range; a reserved or ungranted one Err::invalid.
     Status end_access(grant_ref_t ref);
+    // True while the peer has `ref` mapped: Xen sets GTF_reading/GTF_writing in our entry for
+    // as long as a mapping lasts (grant_table.h). A guest-side check that a backend let go of a
+    // buffer before answering for it (xen-abi.md, grant-based virtio). False beyond the table.
+    bool mapped_by_peer(grant_ref_t ref) const;
 
     bool ready() const { return entries_ != nullptr; }
     uint32_t frames() const { return frames_; }

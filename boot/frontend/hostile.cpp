@@ -1094,6 +1094,12 @@ bool check_read(VirtioDriver& d, uint64_t sector, uint32_t count, char* why, siz
             snprintf(why, why_size, "written past the data buffer (+%d)", i);
             return false;
         }
+    uint32_t first_held = 0;
+    if (const uint32_t held = d.buffer_grants_held(&first_held); held != 0) {
+        snprintf(why, why_size, "the backend still maps %u buffer grant(s) after the used entry (ref %u)", held,
+                 first_held);
+        return false;
+    }
     return check_pattern(d.ptr(Area::data), sector, count, why, why_size);
 }
 

@@ -43,6 +43,12 @@ public:
         ++result_.total;
         ++disk.requests;
         const uint8_t got = r.kind == Kind::used ? disk.d->status_byte() : 0xff;
+        uint32_t first_held = 0;
+        if (r.kind == Kind::used && disk.d->buffer_grants_held(&first_held) != 0) {
+            snprintf(why_, sizeof why_, "disk %zu %s: the backend still maps buffer grant %u after the used entry",
+                     disk.index, what, first_held);
+            return false;
+        }
         if (r.kind == Kind::used && got == status) {
             ++result_.passed;
             return true;

@@ -46,6 +46,21 @@ Status VirtioDriver::grant_arena(uint16_t backend) {
     return ok_status();
 }
 
+uint32_t VirtioDriver::buffer_grants_held(uint32_t* first_held) const {
+    if (!granted_) return 0;
+    uint32_t held = 0;
+    for (const AreaLayout& area : area_layout) {
+        if (&area <= &area_layout[static_cast<int>(Area::used)]) continue;  // the rings stay mapped
+        for (uint32_t p = 0; p < area.pages; ++p) {
+            const uint32_t ref = first_ref_ + area.first_page + p;
+            if (!guest_.grants().mapped_by_peer(ref)) continue;
+            if (held == 0 && first_held) *first_held = ref;
+            ++held;
+        }
+    }
+    return held;
+}
+
 uint64_t VirtioDriver::addr(Area area, uint64_t offset) const {
     const uint64_t at = uint64_t{area_layout[static_cast<int>(area)].first_page} * page_size + offset;
     if (addressing_ == Addressing::grant) return grant_addr(first_ref_ + (at >> page_shift), at & page_mask);

@@ -99,6 +99,11 @@ public:
     // What a descriptor carries for `offset` bytes into `area`, in the current addressing.
     uint64_t addr(Area area, uint64_t offset = 0) const;
     uint8_t* ptr(Area area, uint64_t offset = 0) const;
+    // Grant pass: how many of our per-request pages (everything but the three ring areas) the
+    // backend has mapped right now, and the first such ref. With no request outstanding this
+    // must be 0: a backend unmaps a buffer before it publishes the used entry for it (Linux
+    // treats a grant still mapped when it ends access as a broken device; xen-abi.md).
+    uint32_t buffer_grants_held(uint32_t* first_held = nullptr) const;
     uint32_t first_ref() const { return first_ref_; }
     uint32_t last_ref() const { return first_ref_ + arena_pages - 1; }
     static uint64_t grant_addr(uint64_t ref, uint64_t offset) {

@@ -170,6 +170,23 @@ TEST(GrantTable, EndAccessIsRefusedWhileThePeerMapsTheGrant) {
     LONGS_EQUAL(GNTST_permission_denied, xen.peer_map(7, ref, false));
 }
 
+TEST(GrantTable, MappedByPeerFollowsThePeersMappings) {
+    ready();
+    grant_ref_t ref = table.grant_access(7, Gfn{0x41234}, false).value();
+    grant_ref_t ro = table.grant_access(7, Gfn{0x41235}, true).value();
+    CHECK_FALSE(table.mapped_by_peer(ref));
+    LONGS_EQUAL(GNTST_okay, xen.peer_map(7, ref, false));
+    LONGS_EQUAL(GNTST_okay, xen.peer_map(7, ro, true));
+    CHECK(table.mapped_by_peer(ref));  // GTF_writing
+    CHECK(table.mapped_by_peer(ro));   // GTF_reading
+    xen.peer_unmap(ref);
+    CHECK_FALSE(table.mapped_by_peer(ref));
+    CHECK(table.mapped_by_peer(ro));
+    CHECK_FALSE(table.mapped_by_peer(GNTTAB_RESERVED_XENSTORE));
+    CHECK_FALSE(table.mapped_by_peer(table.refs()));  // beyond the table
+    CHECK_FALSE(table.mapped_by_peer(0xffffffff));
+}
+
 TEST(GrantTable, ReadOnlyGrantsRefuseWritableMaps) {
     ready();
     grant_ref_t ref = table.grant_access(7, Gfn{0x41234}, true).value();
