@@ -34,7 +34,8 @@ struct PassResult {
 PassResult run_hostile_pass(VirtioDriver& driver, const HostileEnv& env);
 
 // A well-formed read of `count` (<= 128) sectors that must return the disk's pattern, with
-// nothing written past the data buffer.
+// nothing written past the data buffer and, once it is answered, none of our buffer pages still
+// mapped by the backend (grant pass).
 bool check_read(VirtioDriver& d, uint64_t sector, uint32_t count, char* why, size_t why_size);
 // Writes `count` (<= 64) sectors of another content, reads them back, restores the pattern and
 // reads it back: well-formed writes verify and the disk is left as it was.

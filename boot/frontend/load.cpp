@@ -36,7 +36,7 @@ struct Disk {
 
 class Load {
 public:
-    Load(const LoadOptions& options) : options_(options) {}
+    explicit Load(const LoadOptions& options) : options_(options) {}
 
     // What a request must get: false (with the reason said) otherwise.
     bool expect(Disk& disk, const char* what, const Reply& r, uint8_t status) {
@@ -58,9 +58,10 @@ public:
                  status);
         return false;
     }
+    // A request expect() counted as passed returned the wrong bytes: it did not pass after all.
     bool fail_data(Disk& disk, const char* what) {
         snprintf(why_, sizeof why_, "disk %zu %s", disk.index, what);
-        --result_.passed;  // the request was answered, but wrongly
+        --result_.passed;
         return false;
     }
 
