@@ -42,6 +42,22 @@ void fill_test_sector(uint64_t sector, uint32_t seed, uint8_t* out) {
     }
 }
 
+bool pattern_base_of(const uint8_t* sector0, uint64_t* base) {
+    static constexpr char prefix[] = "domd-disk sector ";
+    if (memcmp(sector0, prefix, sizeof prefix - 1) != 0) return false;
+    uint64_t value = 0;
+    for (int i = 0; i < 10; ++i) {
+        const uint8_t digit = sector0[17 + i];
+        if (digit < '0' || digit > '9') return false;
+        value = value * 10 + (digit - '0');
+    }
+    uint8_t expected[sector_bytes];
+    fill_pattern_sector(value, expected);
+    if (memcmp(sector0, expected, sector_bytes) != 0) return false;
+    *base = value;
+    return true;
+}
+
 bool check_pattern(const uint8_t* data, uint64_t first, uint32_t count, char* why, size_t why_size) {
     uint8_t expected[sector_bytes];
     for (uint32_t i = 0; i < count; ++i) {

@@ -12,6 +12,10 @@
 namespace domd::frontend {
 namespace {
 
+// Where the disk starts in the lab image (set_pattern_base): sector s holds image sector
+// pattern_base + s.
+uint64_t pattern_base = 0;
+
 namespace mmio = virtio::mmio;
 namespace rt = blk::request_type;
 using virtio::VirtqDesc;
@@ -144,7 +148,7 @@ void judge(Ctx& c, const Reply& r, unsigned allow, uint16_t head = 0) {
 void verify_data(Ctx& c, const Reply& r, uint64_t sector, uint32_t count, uint64_t offset = 0) {
     if (r.kind != Kind::used || c.d.status_byte() != blk::blk_status::ok) return;
     char why[128];
-    if (check_pattern(c.d.ptr(Area::data, offset), sector, count, why, sizeof why))
+    if (check_pattern(c.d.ptr(Area::data, offset), pattern_base + sector, count, why, sizeof why))
         c.say("data verified");
     else
         c.fail("wrong data: %s", why);
@@ -1100,7 +1104,7 @@ bool check_read(VirtioDriver& d, uint64_t sector, uint32_t count, char* why, siz
                  first_held);
         return false;
     }
-    return check_pattern(d.ptr(Area::data), sector, count, why, why_size);
+    return check_pattern(d.ptr(Area::data), pattern_base + sector, count, why, why_size);
 }
 
 bool check_write(VirtioDriver& d, uint64_t sector, uint32_t count, char* why, size_t why_size) {
@@ -1123,7 +1127,7 @@ bool check_write(VirtioDriver& d, uint64_t sector, uint32_t count, char* why, si
             return false;
         }
     }
-    for (uint32_t i = 0; i < count; ++i) fill_pattern_sector(sector + i, d.ptr(Area::data, 512u * i));
+    for (uint32_t i = 0; i < count; ++i) fill_pattern_sector(pattern_base + sector + i, d.ptr(Area::data, 512u * i));
     if (!done("restore", d.write(sector, bytes))) return false;
     return check_read(d, sector, count, why, why_size);
 }
@@ -1169,8 +1173,22 @@ bool verify_disk(VirtioDriver& d, uint64_t capacity, char* why, size_t why_size)
                          *d.ptr(Area::status, i));
                 return false;
             }
-            if (!check_pattern(d.ptr(Area::data, request_bytes * i), first[i], counts[i], why, why_size)) return false;
+            if (!check_pattern(d.ptr(Area::data, request_bytes * i), pattern_base + first[i], counts[i], why, why_size))
+                return false;
         }
+    }
+    return true;
+}
+
+bool set_pattern_base(VirtioDriver& d, char* why, size_t why_size) {
+    Reply r = d.read(0, sector_bytes);
+    if (r.kind != Kind::used || d.status_byte() != blk::blk_status::ok) {
+        snprintf(why, why_size, "the first read of sector 0 failed");
+        return false;
+    }
+    if (!pattern_base_of(d.ptr(Area::data), &pattern_base)) {
+        snprintf(why, why_size, "sector 0 is not the lab image's");
+        return false;
     }
     return true;
 }

@@ -33,6 +33,10 @@ struct PassResult {
 // The device is reset and set up again after a case that needs it. Expects a started device.
 PassResult run_hostile_pass(VirtioDriver& driver, const HostileEnv& env);
 
+// Reads sector 0 to learn where the disk starts in the lab image (a named disk is a piece of
+// it); the checks below compare against that. False (said in `why`) if it is not the image.
+bool set_pattern_base(VirtioDriver& d, char* why, size_t why_size);
+
 // A well-formed read of `count` (<= 128) sectors that must return the disk's pattern, with
 // nothing written past the data buffer and, once it is answered, none of our buffer pages still
 // mapped by the backend (grant pass).

@@ -150,14 +150,8 @@ public:
     bool learn_pattern_base(Disk& disk) {
         VirtioDriver& d = *disk.d;
         if (!expect(disk, "first read", d.read(0, sector_bytes), blk::blk_status::ok)) return false;
-        static constexpr char prefix[] = "domd-disk sector ";
-        const char* line = reinterpret_cast<const char*>(d.ptr(Area::data));
-        if (memcmp(line, prefix, sizeof prefix - 1) != 0) return fail_data(disk, "sector 0 is not the lab image's");
-        uint64_t base = 0;
-        for (int i = 0; i < 10; ++i) base = base * 10 + static_cast<uint64_t>(line[17 + i] - '0');
-        disk.pattern_base = base;
-        char why[128];
-        if (!check_pattern(d.ptr(Area::data), base, 1, why, sizeof why)) return fail_data(disk, why);
+        if (!pattern_base_of(d.ptr(Area::data), &disk.pattern_base))
+            return fail_data(disk, "sector 0 is not the lab image's");
         return true;
     }
 

@@ -202,6 +202,8 @@ VirtioDriver& open_device(Guest& g, size_t i, Addressing addressing, const char*
              run_mode == Mode::hostile ? "hostile" : "verify", node.backend, static_cast<unsigned long long>(capacity),
              static_cast<unsigned long long>(offered), d.first_ref(), d.last_ref(), ms_since(g, t_start));
     if (capacity < 4096) stop(g, prefix, "the disk is smaller than the cases need (2 MiB)");
+    char base_why[64];
+    if (!set_pattern_base(d, base_why, sizeof base_why)) stop(g, prefix, base_why);
 
     // What one trapped register access costs here (Xen, domd's IOREQ server, back).
     const uint64_t t_rt = g.now_ns();

@@ -1,17 +1,20 @@
 # e2e-payload: frontend
-# e2e-timeout: 360
+# e2e-timeout: 600
 # Issue 12's "Done when" (two guests with two disks each doing IO at once, one discarding and one
 # read-only; a guest destroyed in the middle of its IO while the other's goes on), played by the
 # project's own frontend (boot/frontend, mode=load) instead of Linux guests (tests/e2e/many.sh):
 # a guest that starts in well under a second and checks every byte it reads. domd splits its
 # 32 MiB module into named disks
-#   disks=a1:8M,b1:8M,shared:ro
+#   disks=a1:8M,b1:8M,h:8M,shared:ro
 # and two frontends run well-formed IO without end on both their disks:
 #   A: a1 (writable: writes read back, WRITE_ZEROES read back as zeros, DISCARD) as xvda and
 #      shared (read-only: reads checked against the image, writes and DISCARD refused) as xvdb,
 #      with grant descriptors (bit 63)
 #   B: b1 and shared the same way, with guest-physical descriptors
-# B is destroyed in the middle of its IO and A's rounds keep coming; then A is destroyed the
+# While both run, a third frontend H sends every hostile case (mode=hostile, as in hostile.sh)
+# on a disk of its own: it must end with every case answered as allowed, and A's and B's IO must
+# go on, every byte right (a hostile guest stalls nobody else and reaches nobody else's data).
+# B is then destroyed in the middle of its IO and A's rounds keep coming; then A is destroyed the
 # same way. Any wrong answer or byte stops a frontend with "LOAD: FAIL". domd's closing counts
 # show the DISCARD requests it served; it stops cleanly.
 . ./lib.sh
@@ -69,12 +72,12 @@ wait_rounds() {
 
 GUEST_CPUS=0
 dmark=$(console_mark domd)
-step "xl create domd.cfg with disks=a1:8M,b1:8M,shared:ro (ramdisk $DISK_IMAGE, $DISK_SIZE bytes), adaptive loop, pinned to pCPU 1"
-xl create domd.cfg 'on_crash="preserve"' 'cpus="1"' 'extra="loglevel=info idle=adaptive disks=a1:8M,b1:8M,shared:ro"' ||
+step "xl create domd.cfg with disks=a1:8M,b1:8M,h:8M,shared:ro (ramdisk $DISK_IMAGE, $DISK_SIZE bytes), adaptive loop, pinned to pCPU 1"
+xl create domd.cfg 'on_crash="preserve"' 'cpus="1"' 'extra="loglevel=info idle=adaptive disks=a1:8M,b1:8M,h:8M,shared:ro"' ||
     fail "xl create domd"
 wait_for 30 status_is ready || fail "domd never wrote data/domd/status=ready"
 since_mark domd "$dmark" | tr -d '\r' | grep "I disk '" | sed 's/^/E2E:   domd: /'
-[ "$(since_mark domd "$dmark" | grep -c "I disk '")" = 3 ] || fail "domd did not list 3 disks"
+[ "$(since_mark domd "$dmark" | grep -c "I disk '")" = 4 ] || fail "domd did not list 4 disks"
 
 step "1. frontend A: a1 (writable) and shared (read-only), grant descriptors"
 amark=$(console_mark a)
@@ -95,6 +98,39 @@ b0=$(rounds_of b "$bmark")
 wait_rounds b "$bmark" $((b0 + 3)) 60
 wait_rounds a "$amark" "$a0" 30
 step "both at once: A from round $a0 to $(rounds_of a "$amark") while B went from round $b0 to $(rounds_of b "$bmark")"
+
+step "2b. a hostile frontend H on disk h (every case of tests/e2e/hostile.sh, guest-physical then grant descriptors) while A and B do IO"
+hmark=$(console_mark h)
+a0=$(rounds_of a "$amark")
+b0=$(rounds_of b "$bmark")
+t0=$(now)
+frontend_create h "$(disk_line h xvda)" "mode=hostile pass=both" || fail "xl create h"
+h_end=$(( $(date +%s) + 300 ))
+h_beat=$(( $(date +%s) + 15 ))
+while ! since_mark h "$hmark" | grep -q "^HOSTILE: done "; do
+    domain_exists h || { sleep 1; since_mark h "$hmark" | grep -q "^HOSTILE: done " && break
+        since_mark h "$hmark" | tr -d '\r' | tail -n 20 | sed 's/^/E2E:   h: /'; fail "H died before its done line"; }
+    [ "$(date +%s)" -lt "$h_end" ] || { since_mark h "$hmark" | tr -d '\r' | tail -n 5 | sed 's/^/E2E:   h: /'; fail "H did not finish within 300 s"; }
+    if [ "$(date +%s)" -ge "$h_beat" ]; then
+        h_beat=$(( $(date +%s) + 15 ))
+        step "  ... H at $(since_mark h "$hmark" | tr -d '\r' | grep -c '^HOSTILE: ') lines; A round $(rounds_of a "$amark"), B round $(rounds_of b "$bmark")"
+    fi
+    sleep 1
+done
+since_mark h "$hmark" | tr -d '\r' | grep -E "^HOSTILE: (pass |done )" | sed 's/^/E2E:   h: /'
+if since_mark h "$hmark" | grep -q "HOSTILE: FAIL\|check read FAIL\|\[unexpected\]"; then
+    since_mark h "$hmark" | tr -d '\r' | grep "FAIL\|\[unexpected\]" | sed 's/^/E2E:   h: /'
+    fail "H: a case failed"
+fi
+set -- $(since_mark h "$hmark" | tr -d '\r' | sed -n 's|^HOSTILE: done \([0-9]*\)/\([0-9]*\).*|\1 \2|p')
+[ -n "${1:-}" ] && [ "$1" = "$2" ] || fail "H: not every case passed"
+wait_for 30 domain_gone h || fail "H did not power off after its done line"
+no_failure a "$amark"
+no_failure b "$bmark"
+wait_rounds a "$amark" "$a0" 30
+wait_rounds b "$bmark" "$b0" 30
+step "H done in $(since "$t0") s; meanwhile A went from round $a0 to $(rounds_of a "$amark"), B from $b0 to $(rounds_of b "$bmark"), every byte right"
+check_no_crash domd "$dmark"
 
 step "3. xl destroy B in the middle of its IO; A's IO goes on"
 b_id=$(xl domid b)
@@ -117,8 +153,8 @@ closing=$(since_mark domd "$dmark" | tr -d '\r' | grep 'virtio-disk: domain .* r
 echo "$closing" | sed 's/^/E2E:   domd: /'
 discards=$(echo "$closing" | sed -n 's/.* discard \([0-9]*\) .*/\1/p' | awk '{n += $1} END {print n + 0}')
 [ "$discards" -ge 2 ] || fail "domd served $discards DISCARD requests, expected some from each writable disk"
-[ "$(echo "$closing" | grep -c .)" = 4 ] || fail "domd closed $(echo "$closing" | grep -c .) devices, expected 4"
-step "domd served $discards DISCARD requests over 4 devices (those on the read-only disk refused, as the frontends checked)"
+[ "$(echo "$closing" | grep -c .)" = 5 ] || fail "domd closed $(echo "$closing" | grep -c .) devices, expected 5"
+step "domd served $discards DISCARD requests over 5 devices (those on the read-only disk refused, as the frontends checked)"
 check_no_crash domd "$dmark"
 xl shutdown -w domd || fail "xl shutdown domd"
 wait_for 30 domain_gone domd || fail "domd still there after shutdown"
