@@ -501,6 +501,19 @@ Task<Status> VirtioDiskBackend::reevaluate(Disk& disk) {
     co_return co_await close(disk);
 }
 
+void VirtioDiskBackend::log_connected(const Disk& disk) const {
+    // What the guest's driver chose: which ring format and features its requests will take.
+    const uint64_t f = disk.transport->negotiated_features();
+    uint16_t live = 0;
+    for (uint16_t q = 0; q < disk.transport->queue_count(); ++q)
+        if (disk.transport->queue(q).live()) ++live;
+    using namespace virtio::features;
+    LOG_INFO("virtio-disk: domain %u device %u: Connected: virtio-mmio version %u, %u of %u queues live, %s rings%s%s%s",
+             disk.frontend, disk.devid, disk.transport->version(), live, disk.transport->queue_count(),
+             (f & ring_packed) ? "packed" : "split", (f & ring_event_idx) ? ", event idx" : "",
+             (f & indirect_desc) ? ", indirect" : "", (f & access_platform) ? ", platform access (grants)" : "");
+}
+
 void VirtioDiskBackend::log_counters(const Disk& disk) const {
     if (!disk.blk || !disk.transport) return;
     blk::BlkStats t = disk.blk->totals();
@@ -660,6 +673,7 @@ bool VirtioDiskBackend::poll() {
             int n = snprintf(path, sizeof path, "%.*s/state", static_cast<int>(d.path_len), d.path);
             s_.store.write_detached(std::string_view(path, static_cast<size_t>(n)), "4");
             d.published_state = state_connected;
+            log_connected(d);
         }
     }
     for (Guest& g : guests_) {

@@ -241,6 +241,7 @@ private:
 
     Result<Guest*> attach_guest(domid_t dom);
     void detach(Disk& disk);
+    void log_connected(const Disk& disk) const;
     void log_counters(const Disk& disk) const;
     // Raises every held interrupt (before the loop stops polling or sleeps).
     void release_held_interrupts();
