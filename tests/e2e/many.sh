@@ -11,8 +11,8 @@
 #     read-only disk each make `xl create` fail at once (libxl sees the device's state node go,
 #     rather than waiting out its 10 s), with domd's
 #     reason readable in xenstore afterwards (data/domd/last-refusal);
-#   - B destroyed in the middle of its IO while A's IO goes on (A's rounds keep coming, and B
-#     leaves `xl list`);
+#   - B rebooted, then destroyed, in the middle of its IO while A's IO goes on (A's rounds keep
+#     coming, and B leaves `xl list`); then A shut down in the middle of its IO;
 #   - domd's own counts: DISCARD requests served; no crash; a clean stop.
 . ./lib.sh
 [ -n "${DISK_IMAGE:-}" ] || fail "no disk image in the payload (e2e.env)"
@@ -87,7 +87,17 @@ a1=$(rounds_of a "$amark")
 [ "${a1:-0}" -gt "${a0:-0}" ] || fail "A's IO made no progress while B's ran (rounds ${a0:-0} -> ${a1:-0})"
 step "both at once: A went from round ${a0:-0} to ${a1:-0} while B did 10 rounds"
 
-step "5. xl destroy B in the middle of its IO; A's IO goes on"
+step "5. xl reboot B in the middle of its IO: B comes back on its disks; A's IO goes on"
+b_id=$(xl domid b)
+bmark=$(console_mark b)
+xl reboot b || fail "xl reboot b"
+b_new() { id=$(xl domid b 2>/dev/null) && [ "$id" != "$b_id" ]; }
+wait_for 60 b_new || fail "B did not come back after xl reboot"
+guest_wait b "$bmark" 240 "GUEST: multi io running"
+wait_for 30 since_has domd "$dmark" "domain $b_id: torn down" || fail "domd did not tear the first B down"
+step "B rebooted during IO: domain $b_id -> $(xl domid b), doing IO again; A at round $(rounds_of a "$amark")"
+
+step "6. xl destroy B in the middle of its IO; A's IO goes on"
 b_id=$(xl domid b)
 xl_destroy b || fail "xl destroy b"
 wait_for 30 domain_gone b || fail "B is still in xl list 30 s after xl destroy"
@@ -97,9 +107,13 @@ guest_wait a "$amark" 120 "GUEST: multi round $(( (${after:-0} / 10 + 2) * 10 ))
 step "B (domain $b_id) gone; A went on from round ${after:-0} to $(rounds_of a "$amark")"
 check_no_crash domd "$dmark"
 
-step "6. xl destroy A in the middle of its IO"
-xl_destroy a || fail "xl destroy a"
+step "7. xl shutdown A in the middle of its IO"
+a_id=$(xl domid a)
+xl shutdown -w a >/dev/null 2>&1 &
+wait_for 90 domain_gone a || fail "A still in xl list 90 s after xl shutdown"
+wait_for 30 since_has domd "$dmark" "domain $a_id: torn down" || fail "domd did not tear A down"
 wait_for 30 only_domains Domain-0 domd || fail "xl list still shows more than dom0 and domd: $(xl list | awk 'NR > 1 {print $1}' | tr '\n' ' ')"
+step "A (domain $a_id) shut down during IO at round $(rounds_of a "$amark") and torn down"
 
 closing=$(since_mark domd "$dmark" | tr -d '\r' | grep 'virtio-disk: domain .* requests in ')
 echo "$closing" | sed 's/^/E2E:   domd: /'

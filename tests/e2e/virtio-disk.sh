@@ -102,6 +102,10 @@ check_no_crash domd "$dmark"
 since_mark domd "$dmark" | tr -d '\r' | grep -Ei 'flush|segment|virtio' | tail -n 8 | sed 's/^/E2E:   domd: /'
 # domd's own count, from the device's closing line: the guests' fsyncs arrived as FLUSH requests
 # and large IO as multi-segment requests (SEG_MAX honoured), not just negotiated.
+# What Debian's driver chose each time (ring format, features): domd logs it at Connected.
+connected=$(since_mark domd "$dmark" | tr -d '\r' | grep 'virtio-disk: domain .*: Connected: ')
+[ "$(echo "$connected" | grep -c .)" -ge 3 ] || fail "domd logged Connected for fewer than the 3 guest starts"
+echo "$connected" | sed 's/^/E2E:   domd: /'
 closing=$(since_mark domd "$dmark" | tr -d '\r' | grep 'virtio-disk: domain .* requests in ')
 [ -n "$closing" ] || fail "domd logged no request counts when the guests' devices closed"
 flushes=$(echo "$closing" | sed -n 's/.* flush \([0-9]*\) .*/\1/p' | awk '{n += $1} END {print n + 0}')
