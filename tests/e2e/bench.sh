@@ -2,9 +2,10 @@
 # e2e-timeout: 7200
 # e2e-smp: 3
 # e2e-xen-args: dom0_max_vcpus=1 dom0_vcpus_pin
-# dom0's side of tools/bench (issue 11): one Linux guest with two disks of the same size, both
-# RAM-backed: /dev/vda, a virtio disk served by domd from its ramdisk, and /dev/xvdb, a PV disk
-# served by Linux blkback in dom0 from a loop device over a file in dom0's tmpfs. The guest
+# dom0's side of tools/bench (issue 11): one Linux guest with three disks of the same size, all
+# RAM-backed: two virtio disks served by domd from its ramdisk (disk "packed", offered packed
+# rings, which Linux takes; disk "flat", split rings only: the domd-split rows) and /dev/xvdb, a
+# PV disk served by Linux blkback in dom0 from a loop device over a file in dom0's tmpfs. The guest
 # runs fio (io_uring, O_DIRECT) on command (tests/e2e/guest/bench.sh); dom0 switches domd's
 # loop mode at run time through data/domd/mode, reads domd's counters before and after each job
 # (data/domd/stats-request -> the device's stats node and data/domd/stats) and the CPU time of
@@ -38,10 +39,14 @@ echo "BENCH-BEGIN"
 bench "meta rounds=$ROUNDS ios=$IOS seq_ios=$SEQ_IOS getid=$GETID idle_s=$IDLE_S quiet_us=$QUIET_US disk_bytes=$DISK_SIZE pcpus=$cpus"
 bench "meta xen=$(xl info | awk '$1 == "xen_version" {print $3}') dom0_kernel=$(uname -r)"
 
-step "xl create domd.cfg (ramdisk: $DISK_SIZE bytes), pinned to pCPU 2, queues=2, event mode"
+# domd's module: the test image twice, as two disks ("flat" offers split rings only).
+cat "$DISK_IMAGE" "$DISK_IMAGE" > /tmp/domd-disks.img || fail "cannot build domd's two-disk module"
+step "xl create domd.cfg (disks packed and flat, $DISK_SIZE bytes each), pinned to pCPU 2, queues=2, event mode"
 dmark=$(console_mark domd)
-xl create domd.cfg 'on_crash="preserve"' 'cpus="2"' \
-    "extra=\"loglevel=info idle=block queues=2 quiet_us=$QUIET_US\"" || fail "xl create domd"
+xl create domd.cfg 'on_crash="preserve"' 'cpus="2"' 'ramdisk="/tmp/domd-disks.img"' \
+    "memory=$((32 + 2 * DISK_SIZE / 1048576))" \
+    "extra=\"loglevel=info idle=block queues=2 quiet_us=$QUIET_US disks=packed:$DISK_SIZE,flat:$DISK_SIZE:split\"" ||
+    fail "xl create domd"
 home=/local/domain/$(xl domid domd)
 wait_for 30 sh -c "[ \"\$(xenstore-read $home/data/domd/status 2>/dev/null)\" = ready ]" ||
     fail "domd never wrote data/domd/status=ready"
@@ -49,16 +54,19 @@ wait_for 30 sh -c "[ \"\$(xenstore-read $home/data/domd/status 2>/dev/null)\" = 
 cp "$DISK_IMAGE" /tmp/blkback.img || fail "cannot copy the disk image to dom0's tmpfs"
 # shellcheck disable=SC2034 # read by guest_create
 GUEST_CPUS=1 GUEST_VCPUS=2 GUEST_KERNEL_ARGS="virtio_blk.poll_queues=1"
-step "xl create the guest (2 vCPUs on pCPU 1, virtio_blk.poll_queues=1): /dev/vda from domd, /dev/xvdb from blkback"
+step "xl create the guest (2 vCPUs on pCPU 1, virtio_blk.poll_queues=1): /dev/vda and /dev/vdb from domd, /dev/xvdb from blkback"
 gmark=$(console_mark bench)
-guest_create bench "$(virtio_disk domd); $(blkback_disk /tmp/blkback.img xvdb)" bench \
-    devs=/dev/vda,/dev/xvdb then=idle || fail "xl create the guest"
+guest_create bench "$(VIRTIO_TARGET=packed virtio_disk domd); $(blkback_disk /tmp/blkback.img xvdb); $(VIRTIO_TARGET=flat virtio_disk domd | sed 's/vdev=xvda/vdev=xvdc/')" bench \
+    devs=/dev/vda,/dev/vdb,/dev/xvdb then=idle || fail "xl create the guest"
 guest_wait bench "$gmark" 120 "GUEST: bench ready"
 step "guest: $(guest_line bench "$gmark" 'GUEST: bench ready')"
 gid=$(xl domid bench)
 tty=$(xenstore-read "/local/domain/$gid/console/tty") || fail "the guest's console has no tty"
-devdir=$home/backend/virtio_disk/$gid/$(xenstore-list "$home/backend/virtio_disk/$gid" | head -n 1)
-xenstore-read "$devdir/state" >/dev/null || fail "no backend directory for the guest's virtio disk"
+# xvda (devid 51712) is disk packed, xvdc (51744) disk flat.
+packed_dir=$home/backend/virtio_disk/$gid/51712 split_dir=$home/backend/virtio_disk/$gid/51744
+devdir=$packed_dir
+xenstore-read "$packed_dir/state" >/dev/null || fail "no backend directory for the guest's xvda"
+xenstore-read "$split_dir/state" >/dev/null || fail "no backend directory for the guest's xvdc"
 
 xl vcpu-list | awk 'NR > 1 {print "BENCH: placement " $1 " vcpu=" $3 " pcpu=" $4 " hard-affinity=" $7 " soft=" $9}'
 bench "placement dom0=pCPU0 (dom0_max_vcpus=1 dom0_vcpus_pin; blkback and the loop device run here) guest=pCPU1 (2 vCPUs, fio bound to vCPU 0) domd=pCPU2 (alone; event mode while blkback is measured)"
@@ -113,10 +121,19 @@ guest_cmd 120 info
 answer info | sed 's/^/BENCH: guest /'
 answer info | grep -q "^vda .*io_poll=1" ||
     fail "the guest's /dev/vda has no poll queues (virtio_blk.poll_queues=1 needs VIRTIO_BLK_F_MQ with 2 queues)"
-step "writing both disks through before measuring"
-guest_cmd 600 prep /dev/vda /dev/xvdb
+# Which virtio disk is which (GET_ID: domd-<guest>-<devid>), and the ring format each driver took.
+packed_dev=/dev/$(answer info | sed -n "s/^\(vd[a-z]*\) .*serial=domd-$gid-51712.*/\1/p")
+split_dev=/dev/$(answer info | sed -n "s/^\(vd[a-z]*\) .*serial=domd-$gid-51744.*/\1/p")
+[ "$packed_dev" != /dev/ ] && [ "$split_dev" != /dev/ ] || fail "cannot tell the guest's virtio disks apart by serial"
+rings=$(since_mark domd "$dmark" | tr -d '\r' | grep "domain $gid device .*: Connected: ")
+echo "$rings" | grep -q "device 51712: Connected: .* packed rings" || fail "disk packed is not on packed rings: $rings"
+echo "$rings" | grep -q "device 51744: Connected: .* split rings" || fail "disk flat is not on split rings: $rings"
+echo "$rings" | sed 's/^.*virtio-disk: /BENCH: meta-rings /'
+bench "meta devices=domd:$packed_dev,domd-split:$split_dev,blkback:/dev/xvdb rings=domd:packed,domd-split:split"
+step "writing the disks through before measuring"
+guest_cmd 600 prep "$packed_dev" "$split_dev" /dev/xvdb
 answer prep | sed 's/^/BENCH: prep /'
-[ "$(answer prep | wc -l)" = 2 ] || fail "the guest did not write both disks through"
+[ "$(answer prep | wc -l)" = 3 ] || fail "the guest did not write its disks through"
 
 # ---- domd's mode, counters and CPU time ------------------------------------------------------------
 mode=event
@@ -180,7 +197,7 @@ bench "meta jobs=$jobs zero_trap_jobs=zt-rr4k-qd1,zt-rr4k-qd16 fio_common=$(echo
 
 # run_job ROUND BACKEND JOB
 run_job() {
-    case $2 in blkback) dev=/dev/xvdb ;; *) dev=/dev/vda ;; esac
+    case $2 in blkback) dev=/dev/xvdb ;; domd-split) dev=$split_dev devdir=$split_dir ;; *) dev=$packed_dev devdir=$packed_dir ;; esac
     rj_before='' rj_after=''
     # (stats runs in a subshell: its fail() ends only that, hence the checks.)
     [ "$2" = blkback ] || rj_before=$(stats) || fail "$rj_before"
@@ -205,7 +222,8 @@ run_job() {
 # getid ROUND BACKEND: the trap floor, GET_ID requests answered from domd's memory.
 getid() {
     gi_before=$(stats) || fail "$gi_before"
-    guest_cmd 900 getid "getid" vda "$GETID"
+    devdir=$packed_dir
+    guest_cmd 900 getid "getid" "${packed_dev#/dev/}" "$GETID"
     gi_after=$(stats) || fail "$gi_after"
     gi_line=$(answer getid | head -n 1)
     [ "$cmd_rc" = 0 ] || fail "getid-lat failed: $gi_line"
@@ -218,22 +236,25 @@ getid() {
 run_backend() {
     case $2 in
         blkback) set_mode event ;;
+        domd-split) set_mode poll ;;
         domd-*) set_mode "${2#domd-}" ;;
     esac
     sleep 1
-    for j in $jobs; do run_job "$1" "$2" "$j"; done
+    # domd-split: the same polled device on split rings, for the 4 KiB random reads.
+    case $2 in domd-split) bj="rr4k-qd1 rr4k-qd16" ;; *) bj=$jobs ;; esac
+    for j in $bj; do run_job "$1" "$2" "$j"; done
     if [ "$2" = domd-poll ]; then
         run_job "$1" "$2" zt-rr4k-qd1
         run_job "$1" "$2" zt-rr4k-qd16
     fi
-    case $2 in domd-*) getid "$1" "$2" ;; esac
+    case $2 in domd-split) ;; domd-*) getid "$1" "$2" ;; esac
 }
 
 r=1
 while [ "$r" -le "$ROUNDS" ]; do
     # Alternating order: domd first in odd rounds, blkback first in even ones.
-    if [ $((r % 2)) = 1 ]; then order="domd-poll domd-event domd-adaptive blkback"
-    else order="blkback domd-adaptive domd-event domd-poll"; fi
+    if [ $((r % 2)) = 1 ]; then order="domd-poll domd-split domd-event domd-adaptive blkback"
+    else order="blkback domd-adaptive domd-event domd-split domd-poll"; fi
     progress "round $r of $ROUNDS: $order"
     for b in $order; do run_backend "$r" "$b"; done
     r=$((r + 1))

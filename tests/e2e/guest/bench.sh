@@ -52,7 +52,7 @@ while read -r id cmd rest <&3; do
             for b in /sys/block/vd* /sys/block/xvd*; do
                 [ -d "$b" ] || continue
                 n=${b##*/}
-                echo "GUEST: bench-info $id $n size=$(cat "$b/size") hw_queues=$(ls "$b/mq" | wc -l) io_poll=$(cat "$b/queue/io_poll" 2>/dev/null) scheduler=$(cat "$b/queue/scheduler" | tr ' ' ,)"
+                echo "GUEST: bench-info $id $n size=$(cat "$b/size") hw_queues=$(ls "$b/mq" | wc -l) io_poll=$(cat "$b/queue/io_poll" 2>/dev/null) serial=$(cat "$b/serial" 2>/dev/null) scheduler=$(cat "$b/queue/scheduler" | tr ' ' ,)"
             done
             [ ! -f /sys/module/virtio_blk/parameters/poll_queues ] ||
                 echo "GUEST: bench-info $id virtio_blk.poll_queues=$(cat /sys/module/virtio_blk/parameters/poll_queues)"

@@ -16,7 +16,10 @@ import re
 import statistics
 import sys
 
-BACKENDS = ["domd-poll", "domd-event", "domd-adaptive", "blkback"]
+BACKENDS = ["domd-poll", "domd-split", "domd-event", "domd-adaptive", "blkback"]
+# domd-split: the polled device with split rings (Linux takes packed ones when offered), 4 KiB
+# random reads only.
+SPLIT_JOBS = ["rr4k-qd1", "rr4k-qd16"]
 JOBS = ["rr4k-qd1", "rw4k-qd1", "rr4k-qd16", "rw4k-qd16", "sr128k-qd1"]
 ZERO_TRAP = ["zt-rr4k-qd1", "zt-rr4k-qd16"]
 # The blkback job a zero-trap job is compared with: the same IO, completed by interrupt.
@@ -338,6 +341,9 @@ def print_report(res, rows, tgts, hb, wall, host_load):
           f"zero-trap jobs (zt-, fio hipri on a virtio_blk poll queue) are compared with blkback's interrupt-driven "
           f"job of the same IO. Absolute times under TCG mean little; the ratios are the result.")
     print("placement: " + (res["placement"][-1] if res["placement"] else "?"))
+    if m.get("rings"):
+        print(f"rings (what the guest's Linux driver took, from domd's Connected lines): {m['rings']}; "
+              f"devices: {m.get('devices', '?')}")
     for p in res["placement"][:-1]:
         print("  xl vcpu-list: " + p)
     if wall:
@@ -392,7 +398,8 @@ def plot(rows, path):
     axes = [[ax for r in grid for ax in r]]
     for ax in axes[0][len(jobs):]:
         ax.set_visible(False)
-    colours = {"domd-poll": "tab:blue", "domd-event": "tab:orange", "domd-adaptive": "tab:green", "blkback": "tab:red"}
+    colours = {"domd-poll": "tab:blue", "domd-split": "tab:purple", "domd-event": "tab:orange", "domd-adaptive": "tab:green",
+               "blkback": "tab:red"}
     for ax, job in zip(axes[0], jobs):
         mine = [r for r in rows if r["job"] == job]
         if job in ZT_BASE:  # what the zero-trap path is measured against: blkback, interrupts
@@ -422,10 +429,10 @@ def check(res, rows):
     problems = []
     have = {(r["backend"], r["job"]) for r in rows}
     for be in BACKENDS:
-        for job in JOBS:
+        for job in (SPLIT_JOBS if be == "domd-split" else JOBS):
             if (be, job) not in have:
                 problems.append(f"row {be} {job} missing")
-        if be != "blkback" and (be, "getid") not in have:
+        if be not in ("blkback", "domd-split") and (be, "getid") not in have:
             problems.append(f"row {be} getid missing")
     for job in ZERO_TRAP:
         r = next((r for r in rows if r["backend"] == "domd-poll" and r["job"] == job), None)
