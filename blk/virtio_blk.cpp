@@ -50,7 +50,9 @@ VirtioBlk::VirtioBlk(BlockDevice& disk, virtio::GuestMemory& memory, const Virti
     max_write_zeroes_sectors_ = options.max_write_zeroes_sectors;
     for (size_t i = 0; i < options.id.size() && i < id_bytes; ++i) id_[i] = static_cast<uint8_t>(options.id[i]);
 
-    features_ = blk_features::seg_max | blk_features::blk_size;
+    // TOPOLOGY (section 5.2.4): memory has no larger physical block and no preferred IO size;
+    // the smallest IO worth doing is one logical block.
+    features_ = blk_features::seg_max | blk_features::blk_size | blk_features::topology;
     if (options.size_max != 0) features_ |= blk_features::size_max;
     if (options.flush) features_ |= blk_features::flush;
     if (disk.read_only()) features_ |= blk_features::ro;
@@ -62,6 +64,10 @@ VirtioBlk::VirtioBlk(BlockDevice& disk, virtio::GuestMemory& memory, const Virti
     config_.size_max = options.size_max;
     config_.seg_max = limits::max_data_segments;
     config_.blk_size = options.block_size;
+    config_.physical_block_exp = 0;
+    config_.alignment_offset = 0;
+    config_.min_io_size = 1;
+    config_.opt_io_size = 0;
     config_.num_queues = queues_;
     if (discard) {
         const uint32_t alignment = options.block_size / sector_size;

@@ -35,6 +35,10 @@ VARIANT_TEST(VirtioBlk, ConfigurationSpace) {
     CHECK_EQUAL(limits::max_data_segments, config_read(rig, 12, 4));  // seg_max
     CHECK_EQUAL(62u, limits::max_data_segments);
     CHECK_EQUAL(512u, config_read(rig, 20, 4));                       // blk_size
+    CHECK_EQUAL(0u, config_read(rig, 24, 1));                         // physical_block_exp
+    CHECK_EQUAL(0u, config_read(rig, 25, 1));                         // alignment_offset
+    CHECK_EQUAL(1u, config_read(rig, 26, 2));                         // min_io_size
+    CHECK_EQUAL(0u, config_read(rig, 28, 4));                         // opt_io_size
     CHECK_EQUAL(1u, config_read(rig, 34, 2));                         // num_queues
     CHECK_EQUAL(1u << 16, config_read(rig, 36, 4));                   // max_discard_sectors
     CHECK_EQUAL(limits::max_discard_segments, config_read(rig, 40, 4));
@@ -50,12 +54,11 @@ TEST(VirtioBlk, FeaturesOffered) {
     BlkRig rig(in(split_v2));
     const uint64_t offered = rig.transport.offered_features();
     for (uint64_t f : {blk_features::seg_max, blk_features::size_max, blk_features::blk_size, blk_features::flush,
-                       blk_features::discard, blk_features::write_zeroes, virtio::features::version_1,
-                       virtio::features::ring_event_idx, virtio::features::indirect_desc}) {
+                       blk_features::discard, blk_features::write_zeroes, blk_features::topology,
+                       virtio::features::version_1, virtio::features::ring_event_idx, virtio::features::indirect_desc}) {
         CHECK_TRUE(offered & f);
     }
-    for (uint64_t f : {blk_features::ro, blk_features::mq, blk_features::geometry, blk_features::config_wce,
-                       blk_features::topology}) {
+    for (uint64_t f : {blk_features::ro, blk_features::mq, blk_features::geometry, blk_features::config_wce}) {
         CHECK_FALSE(offered & f);
     }
     CHECK_EQUAL(offered & blk_wanted, rig.transport.negotiated_features());
