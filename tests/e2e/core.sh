@@ -3,9 +3,7 @@
 # a deliberate fault producing a crash report and a `crash` shutdown.
 . ./lib.sh
 
-home() { echo "/local/domain/$(xl domid domd)"; }
 test_hook() { xenstore-write "$(home)/data/domd/test" "$1"; }
-status_is() { [ "$(xenstore-read "$(home)/data/domd/status" 2>/dev/null)" = "$1" ]; }
 
 step "xl create (testhooks, blocking idle, on_crash=preserve)"
 mark=$(console_mark domd)

@@ -25,8 +25,6 @@
 [ -n "${DISK_IMAGE:-}" ] || fail "no disk image in the payload (e2e.env)"
 [ -f ./frontend.img ] || fail "no frontend image in the payload"
 
-home() { echo "/local/domain/$(xl domid domd)"; }
-status_is() { [ "$(xenstore-read "$(home)/data/domd/status" 2>/dev/null)" = "$1" ]; }
 # set_mode poll|adaptive: domd's loop mode (data/domd/mode), once domd says it switched (it
 # starts in event mode: domd.cfg's idle=block).
 set_mode() {

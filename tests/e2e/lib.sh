@@ -60,6 +60,14 @@ check_clean_stop() {
     since_has "$1" "$2" "stopping: loop ran" || fail "$1 did not stop cleanly (no 'stopping:' line)"
 }
 
+# domd's home in xenstore, its status node, and the set of running domains.
+home() { echo "/local/domain/$(xl domid domd)"; }
+status_is() { [ "$(xenstore-read "$(home)/data/domd/status" 2>/dev/null)" = "$1" ]; }
+# only_domains NAME...: xl list shows exactly these domains (a zombie shows as "(null)").
+only_domains() {
+    [ "$(xl list | awk 'NR > 1 {print $1}' | sort | tr '\n' ' ')" = "$(printf '%s\n' "$@" | sort | tr '\n' ' ')" ]
+}
+
 # xl list's state column for one domain (r, b, p, s, c, d flags), "" if absent.
 domain_state() { xl list "$1" 2>/dev/null | awk 'NR == 2 {print $5}'; }
 # CPU seconds consumed so far (xl list's Time(s) column); fails if the domain is not there.

@@ -4,8 +4,6 @@
 # reboot, since on_crash="restart".
 . ./lib.sh
 
-home() { echo "/local/domain/$(xl domid domd)"; }
-status_is() { [ "$(xenstore-read "$(home)/data/domd/status" 2>/dev/null)" = "$1" ]; }
 
 mark=$(console_mark domd)
 xl create domd.cfg 'on_crash="preserve"' || fail "xl create"

@@ -17,11 +17,6 @@
 . ./lib.sh
 [ -n "${DISK_IMAGE:-}" ] || fail "no disk image in the payload (e2e.env)"
 
-home() { echo "/local/domain/$(xl domid domd)"; }
-status_is() { [ "$(xenstore-read "$(home)/data/domd/status" 2>/dev/null)" = "$1" ]; }
-only_domains() {
-    [ "$(xl list | awk 'NR > 1 {print $1}' | sort | tr '\n' ' ')" = "$(printf '%s\n' "$@" | sort | tr '\n' ' ')" ]
-}
 # disk_line TARGET VDEV [ACCESS]: a virtio disk served by domd.
 disk_line() {
     echo "backend=domd, backendtype=standalone, specification=virtio, vdev=$2, access=${3:-rw}, target=$1"

@@ -19,12 +19,6 @@
 . ./lib.sh
 [ -n "${DISK_IMAGE:-}" ] || fail "no disk image in the payload (e2e.env)"
 
-home() { echo "/local/domain/$(xl domid domd)"; }
-status_is() { [ "$(xenstore-read "$(home)/data/domd/status" 2>/dev/null)" = "$1" ]; }
-# only_domains NAME...: xl list shows exactly these domains (a zombie shows as "(null)").
-only_domains() {
-    [ "$(xl list | awk 'NR > 1 {print $1}' | sort | tr '\n' ' ')" = "$(printf '%s\n' "$@" | sort | tr '\n' ' ')" ]
-}
 # set_mode poll|event: switch domd's loop and see it take effect in domd's CPU use over 2 s.
 set_mode() {
     xenstore-write "$(home)/data/domd/mode" "$1" || fail "cannot write data/domd/mode"
